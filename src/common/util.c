@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "util.h"
+
+static int parse_digits(const char *s, const char **ret_end, uint64_t *ret)
+{
+        uint64_t v = 0;
+        const char *p = s;
+
+        if (*p < '0' || *p > '9')
+                return -EINVAL;
+        for (; *p >= '0' && *p <= '9'; p++) {
+                if (v > (UINT64_MAX - (uint64_t) (*p - '0')) / 10)
+                        return -ERANGE;
+                v = v * 10 + (uint64_t) (*p - '0');
+        }
+        *ret_end = p;
+        *ret = v;
+        return 0;
+}
+
+int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *ret)
+{
+        const char *end;
+        uint64_t v;
+        int r;
+
+        if (!s)
+                return -EINVAL;
+        r = parse_digits(s, &end, &v);
+        if (r < 0)
+                return r;
+        if (*end != '\0')
+                return -EINVAL;
+        if (v < min || v > max)
+                return -ERANGE;
+        *ret = v;
+        return 0;
+}
+
+int parse_size(const char *s, uint64_t max, uint64_t *ret)
+{
+        const char *end;
+        uint64_t v, mul = 1;
+        int r;
+
+        if (!s)
+                return -EINVAL;
+        r = parse_digits(s, &end, &v);
+        if (r < 0)
+                return r;
+        switch (*end) {
+        case '\0':
+                break;
+        case 'k':
+        case 'K':
+                mul = UINT64_C(1) << 10;
+                end++;
+                break;
+        case 'm':
+        case 'M':
+                mul = UINT64_C(1) << 20;
+                end++;
+                break;
+        case 'g':
+        case 'G':
+                mul = UINT64_C(1) << 30;
+                end++;
+                break;
+        default:
+                return -EINVAL;
+        }
+        if (*end == 'B' || *end == 'b')
+                end++;
+        if (*end != '\0')
+                return -EINVAL;
+        if (v > UINT64_MAX / mul)
+                return -ERANGE;
+        v *= mul;
+        if (v > max)
+                return -ERANGE;
+        *ret = v;
+        return 0;
+}
+
+int parse_seconds(const char *s, double max_s, uint64_t *ret_ns)
+{
+        char *end = NULL;
+        double v;
+
+        if (!s || *s == '\0' || !((*s >= '0' && *s <= '9') || *s == '.'))
+                return -EINVAL;
+        errno = 0;
+        v = strtod(s, &end);
+        if (errno != 0 || !end || *end != '\0' || !isfinite(v))
+                return -EINVAL;
+        if (v <= 0 || v > max_s)
+                return -ERANGE;
+        *ret_ns = (uint64_t) llround(v * 1e9);
+        if (*ret_ns == 0)
+                return -ERANGE;
+        return 0;
+}
+
+int write_full(int fd, const void *buf, size_t len)
+{
+        const char *p = buf;
+
+        while (len > 0) {
+                ssize_t n = write(fd, p, len);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (n == 0)
+                        return -EIO;
+                p += n;
+                len -= (size_t) n;
+        }
+        return 0;
+}
+
+ssize_t read_full(int fd, void *buf, size_t len)
+{
+        char *p = buf;
+        size_t done = 0;
+
+        while (done < len) {
+                ssize_t n = read(fd, p + done, len - done);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (n == 0)
+                        break;
+                done += (size_t) n;
+        }
+        return (ssize_t) done;
+}
+
+int read_file_at(int dirfd, const char *path, size_t max, char **ret)
+{
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *buf = NULL;
+        ssize_t n;
+
+        fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        buf = malloc(max + 1);
+        if (!buf)
+                return -ENOMEM;
+        n = read_full(fd, buf, max + 1);
+        if (n < 0)
+                return (int) n;
+        if ((size_t) n > max)
+                return -EFBIG;
+        buf[n] = '\0';
+        *ret = TAKE_PTR(buf);
+        return 0;
+}
+
+int write_file_at(int dirfd, const char *path, const char *s)
+{
+        _cleanup_close_ int fd = -EBADF;
+        size_t len = strlen(s);
+        ssize_t n;
+
+        fd = openat(dirfd, path, O_WRONLY | O_CLOEXEC | O_NOCTTY | O_TRUNC);
+        if (fd < 0)
+                return -errno;
+        /* Kernel interface files want one write() per value. */
+        n = write(fd, s, len);
+        if (n < 0)
+                return -errno;
+        if ((size_t) n != len)
+                return -EIO;
+        return 0;
+}
+
+uint64_t now_ns(int clock_id)
+{
+        struct timespec ts;
+
+        (void) clock_gettime(clock_id, &ts);
+        return (uint64_t) ts.tv_sec * UINT64_C(1000000000) + (uint64_t) ts.tv_nsec;
+}
+
+bool streq_ptr(const char *a, const char *b)
+{
+        if (!a || !b)
+                return a == b;
+        return strcmp(a, b) == 0;
+}
