@@ -6,6 +6,7 @@
  * attribute that frees it when it goes out of scope, and TAKE_PTR()/TAKE_FD() hand ownership on.
  */
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,12 @@ static inline void fclosep(FILE **f)
 {
         if (*f)
                 (void) fclose(*f);
+}
+
+static inline void closedirp(DIR **d)
+{
+        if (*d)
+                (void) closedir(*d);
 }
 
 #define _cleanup_free_   _cleanup_(freep)
