@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -35,7 +36,7 @@ int caps_drop_bounding(int last_cap)
         return 0;
 }
 
-int caps_drop_all(void)
+static int caps_set(int keep)
 {
         struct __user_cap_header_struct hdr = {
                 .version = _LINUX_CAPABILITY_VERSION_3,
@@ -46,7 +47,22 @@ int caps_drop_all(void)
         if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
                 return -errno;
         memset(data, 0, sizeof(data));
+        if (keep >= 0) {
+                data[keep / 32].permitted = data[keep / 32].effective = UINT32_C(1) << (keep % 32);
+        }
         if (syscall(SYS_capset, &hdr, data) < 0)
                 return -errno;
         return 0;
+}
+
+int caps_drop_all(void)
+{
+        return caps_set(-1);
+}
+
+int caps_keep_only(int cap)
+{
+        if (cap < 0 || cap >= 32 * _LINUX_CAPABILITY_U32S_3)
+                return -EINVAL;
+        return caps_set(cap);
 }

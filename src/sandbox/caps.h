@@ -13,3 +13,6 @@ int caps_drop_bounding(int last_cap);
 
 /* Empties the ambient, inheritable, permitted and effective sets. */
 int caps_drop_all(void);
+
+/* Like caps_drop_all(), but keeps one capability in the permitted and effective sets. */
+int caps_keep_only(int cap);

@@ -524,7 +524,9 @@ static int setup_proc(int rootfd, const char *dst)
                                 continue;
                         return -errno;
                 }
-                r = clone_tree(AT_FDCWD, "/dev/null", MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, &tree);
+                /* nodev too: the mask must not even open as a device. */
+                r = clone_tree(AT_FDCWD, "/dev/null",
+                               MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, &tree);
                 if (r < 0)
                         return r;
                 if (move_mount(tree, "", target, "",

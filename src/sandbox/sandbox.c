@@ -67,6 +67,7 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <linux/capability.h>
 #include <linux/sched.h>
 
 #include "caps.h"
@@ -149,6 +150,7 @@ struct child_args {
         char *const *envp;
         const char *path;
         const char *chdir;
+        int parent_pidfd; /* readable once the parent is gone */
         int sync_fd;   /* read end */
         int error_fd;  /* write end, O_CLOEXEC */
         int status_fd; /* write end */
@@ -336,17 +338,27 @@ _noreturn_ static void child_main(struct child_args *a)
         char c;
         int r;
 
-        if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
-                child_fail(a->error_fd, STEP_SYNC, errno, -1);
         /* EOF instead of the byte: the parent died before it could set us up. */
         if (read(a->sync_fd, &c, 1) != 1)
                 _exit(125);
         (void) close(a->sync_fd);
 
         /* Become the sandbox's root: mapped, so that it can create the files of the new root. */
-        if (a->ctx->privileged &&
-            (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
+        if (a->ctx->privileged && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
                 child_fail(a->error_fd, STEP_SETID, errno, -1);
+
+        /*
+         * Die with the parent. Set only now: a change of credentials clears it. If the parent
+         * is already gone (its pidfd is readable), the signal would never come: leave at once.
+         */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+                child_fail(a->error_fd, STEP_SYNC, errno, -1);
+        {
+                struct pollfd p = { .fd = a->parent_pidfd, .events = POLLIN };
+                if (poll(&p, 1, 0) != 0)
+                        _exit(125);
+        }
+        (void) close(a->parent_pidfd);
 
         if (unshare(CLONE_NEWCGROUP) < 0)
                 child_fail(a->error_fd, STEP_CGROUPNS, errno, -1);
@@ -388,8 +400,9 @@ _noreturn_ static void child_main(struct child_args *a)
         (void) close(0);
         (void) close(1);
         (void) close(2);
+        /* CAP_KILL (over the sandbox's own user namespace only) to forward signals. */
         if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0 || caps_drop_bounding(a->ctx->last_cap) < 0 ||
-            caps_drop_all() < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+            caps_keep_only(CAP_KILL) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
                 (void) kill(program, SIGKILL);
                 _exit(125);
         }
@@ -592,6 +605,7 @@ int sandbox_run(struct sandbox_context *ctx, const struct sandbox_config *cfg,
         int status_pipe[2] = { -EBADF, -EBADF }, out_pipe[2] = { -EBADF, -EBADF };
         int err_pipe[2] = { -EBADF, -EBADF };
         _cleanup_close_ int null_fd = -EBADF, pidfd = -EBADF, wall_fd = -EBADF, cpu_fd = -EBADF;
+        _cleanup_close_ int self_pidfd = -EBADF;
         _cleanup_free_ char *buf = NULL;
         struct sandbox_report rep = { .exit_code = -1 };
         struct run_state st = { .report = &rep };
@@ -620,7 +634,7 @@ int sandbox_run(struct sandbox_context *ctx, const struct sandbox_config *cfg,
                 goto done;
         }
 
-        r = userns_slot_acquire(ctx->slots_fd, ctx->n_slots, ctx->uid_base, (unsigned) getpid(),
+        r = userns_slot_acquire(ctx->slots_fd, ctx->n_slots, ctx->uid_base, 0,
                                 &slot);
         if (r < 0) {
                 set_error(&rep, SANDBOX_INTERNAL_ERROR, r, "no free sandbox slot: %m");
@@ -660,7 +674,15 @@ int sandbox_run(struct sandbox_context *ctx, const struct sandbox_config *cfg,
                 }
         }
 
+        self_pidfd = pidfd_open(getpid(), 0);
+        if (self_pidfd < 0) {
+                r = -errno;
+                set_error(&rep, SANDBOX_INTERNAL_ERROR, r, "cannot open a pidfd: %m");
+                goto done;
+        }
+
         struct child_args args = {
+                .parent_pidfd = self_pidfd,
                 .ctx = ctx,
                 .cfg = cfg,
                 .plan = plan,
