@@ -12,7 +12,7 @@ static const struct {
         int (*run)(int argc, char *argv[]);
         const char *summary;
 } commands[] = {
-        { "run", cmd_run, "run a program in a fresh sandbox" },
+        {"run", cmd_run, "run a program in a fresh sandbox"},
 };
 
 static void usage(FILE *f)

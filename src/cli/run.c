@@ -42,7 +42,8 @@ static const char help_text[] =
         "  --tmpfs DST[:SIZE]    a writable tmpfs of SIZE (default 64M) at DST\n"
         "  --chdir DIR           working directory (default /tmp, a 64M tmpfs)\n"
         "  --env NAME=VALUE      add to the environment (it starts with PATH and HOME only)\n"
-        "Limits (sizes take K, M, G; times are seconds, may be fractional; 'unlimited' lifts one):\n"
+        "Limits (sizes take K, M, G; times are seconds, may be fractional; 'unlimited' lifts "
+        "one):\n"
         "  --memory SIZE         memory, swap excluded (default 512M)\n"
         "  --pids N              processes and threads (default 256)\n"
         "  --cpus N              cpu bandwidth, in cpus (e.g. 0.5)\n"
@@ -81,25 +82,25 @@ enum {
 };
 
 static const struct option options[] = {
-        { "rootfs", required_argument, NULL, OPT_ROOTFS },
-        { "bind", required_argument, NULL, OPT_BIND },
-        { "ro-bind", required_argument, NULL, OPT_RO_BIND },
-        { "tmpfs", required_argument, NULL, OPT_TMPFS },
-        { "chdir", required_argument, NULL, OPT_CHDIR },
-        { "env", required_argument, NULL, OPT_ENV },
-        { "memory", required_argument, NULL, OPT_MEMORY },
-        { "pids", required_argument, NULL, OPT_PIDS },
-        { "cpus", required_argument, NULL, OPT_CPUS },
-        { "cpu-time", required_argument, NULL, OPT_CPU_TIME },
-        { "wall-time", required_argument, NULL, OPT_WALL_TIME },
-        { "output-limit", required_argument, NULL, OPT_OUTPUT_LIMIT },
-        { "file-size", required_argument, NULL, OPT_FILE_SIZE },
-        { "open-files", required_argument, NULL, OPT_OPEN_FILES },
-        { "stdin", required_argument, NULL, OPT_STDIN },
-        { "stdout", required_argument, NULL, OPT_STDOUT },
-        { "stderr", required_argument, NULL, OPT_STDERR },
-        { "report", required_argument, NULL, OPT_REPORT },
-        { "help", no_argument, NULL, OPT_HELP },
+        {"rootfs", required_argument, NULL, OPT_ROOTFS},
+        {"bind", required_argument, NULL, OPT_BIND},
+        {"ro-bind", required_argument, NULL, OPT_RO_BIND},
+        {"tmpfs", required_argument, NULL, OPT_TMPFS},
+        {"chdir", required_argument, NULL, OPT_CHDIR},
+        {"env", required_argument, NULL, OPT_ENV},
+        {"memory", required_argument, NULL, OPT_MEMORY},
+        {"pids", required_argument, NULL, OPT_PIDS},
+        {"cpus", required_argument, NULL, OPT_CPUS},
+        {"cpu-time", required_argument, NULL, OPT_CPU_TIME},
+        {"wall-time", required_argument, NULL, OPT_WALL_TIME},
+        {"output-limit", required_argument, NULL, OPT_OUTPUT_LIMIT},
+        {"file-size", required_argument, NULL, OPT_FILE_SIZE},
+        {"open-files", required_argument, NULL, OPT_OPEN_FILES},
+        {"stdin", required_argument, NULL, OPT_STDIN},
+        {"stdout", required_argument, NULL, OPT_STDOUT},
+        {"stderr", required_argument, NULL, OPT_STDERR},
+        {"report", required_argument, NULL, OPT_REPORT},
+        {"help", no_argument, NULL, OPT_HELP},
         {},
 };
 
@@ -168,7 +169,7 @@ static int add_mount(struct run_options *o, enum sandbox_mount_kind kind, const 
                 return log_error_errno(ENOMEM, "run: %m");
         o->mount_strings[o->cfg.n_mounts] = copy;
         m = &o->mounts[o->cfg.n_mounts++];
-        *m = (struct sandbox_mount){ .kind = kind };
+        *m = (struct sandbox_mount){.kind = kind};
 
         colon = strchr(copy, ':');
         if (colon)
@@ -391,11 +392,11 @@ static void forward_signal(int sig)
 
 int cmd_run(int argc, char *argv[])
 {
-        struct run_options o = { 0 };
+        struct run_options o = {0};
         _cleanup_close_ int in_fd = -EBADF, out_fd = -EBADF, err_fd = -EBADF;
         struct sandbox_context *ctx = NULL;
         struct sandbox_report rep;
-        struct sigaction sa = { .sa_handler = forward_signal };
+        struct sigaction sa = {.sa_handler = forward_signal};
         int r, code = EXIT_SETUP;
 
         r = parse_options(argc, argv, &o);

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
+#include "log.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-
-#include "log.h"
 
 static enum log_level max_level = LOG_LEVEL_WARNING;
 

@@ -24,12 +24,13 @@ int log_internal(enum log_level level, int error, const char *fmt, ...) _printf_
 #define log_error(...)   ((void) log_internal(LOG_LEVEL_ERROR, 0, __VA_ARGS__))
 #define log_warning(...) ((void) log_internal(LOG_LEVEL_WARNING, 0, __VA_ARGS__))
 #define log_info(...)    ((void) log_internal(LOG_LEVEL_INFO, 0, __VA_ARGS__))
-#define log_debug(...)                                                                             \
-        ((void) (log_get_level() >= LOG_LEVEL_DEBUG ? log_internal(LOG_LEVEL_DEBUG, 0, __VA_ARGS__) \
-                                                    : 0))
+#define log_debug(...)                                                   \
+        ((void) (log_get_level() >= LOG_LEVEL_DEBUG                      \
+                         ? log_internal(LOG_LEVEL_DEBUG, 0, __VA_ARGS__) \
+                         : 0))
 
 #define log_error_errno(r, ...)   log_internal(LOG_LEVEL_ERROR, (r), __VA_ARGS__)
 #define log_warning_errno(r, ...) log_internal(LOG_LEVEL_WARNING, (r), __VA_ARGS__)
-#define log_debug_errno(r, ...)                                                                    \
-        (log_get_level() >= LOG_LEVEL_DEBUG ? log_internal(LOG_LEVEL_DEBUG, (r), __VA_ARGS__)      \
+#define log_debug_errno(r, ...)                                                               \
+        (log_get_level() >= LOG_LEVEL_DEBUG ? log_internal(LOG_LEVEL_DEBUG, (r), __VA_ARGS__) \
                                             : -abs(r))

@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: MIT */
+#include "util.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -8,7 +10,6 @@
 #include <unistd.h>
 
 #include "cleanup.h"
-#include "util.h"
 
 static int parse_digits(const char *s, const char **ret_end, uint64_t *ret)
 {

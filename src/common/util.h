@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <sys/types.h>
 
 /* "123", "64K", "10M", "2G" (binary units). Rejects signs, overflow, junk, and values > max. */

@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: MIT */
+#include "caps.h"
+
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/capability.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
-#include "caps.h"
+#include <linux/capability.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+
 #include "common/cleanup.h"
 #include "common/util.h"
 

@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: MIT */
+#include "mount.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -6,13 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <unistd.h>
 
 #include "common/cleanup.h"
-#include "mount.h"
 #include "sandbox.h"
 
 /* What the host profile shares with a sandbox: the system's programs and libraries, read-only. */
@@ -22,46 +24,47 @@ static const char *const host_profile_dirs[] = {
 
 /* What it shares of the host's /etc: only what the dynamic loader and alternatives need. */
 static const char *const host_profile_etc[] = {
-        "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives",
-        "/etc/localtime",
+        "/etc/ld.so.cache",  "/etc/ld.so.conf", "/etc/ld.so.conf.d",
+        "/etc/alternatives", "/etc/localtime",
 };
 
 static const struct {
         const char *path;
         const char *contents;
 } generated_etc[] = {
-        { "/etc/passwd", "root:x:0:0:root:/root:/usr/sbin/nologin\n"
-                         "sandbox:x:1000:1000:sandbox:/tmp:/bin/sh\n"
-                         "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n" },
-        { "/etc/group", "root:x:0:\nsandbox:x:1000:\nnogroup:x:65534:\n" },
-        { "/etc/hosts", "127.0.0.1\tlocalhost " SANDBOX_HOSTNAME "\n::1\tlocalhost\n" },
-        { "/etc/hostname", SANDBOX_HOSTNAME "\n" },
-        { "/etc/nsswitch.conf", "passwd: files\ngroup: files\nhosts: files\n" },
+        {"/etc/passwd", "root:x:0:0:root:/root:/usr/sbin/nologin\n"
+                        "sandbox:x:1000:1000:sandbox:/tmp:/bin/sh\n"
+                        "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"},
+        {"/etc/group", "root:x:0:\nsandbox:x:1000:\nnogroup:x:65534:\n"},
+        {"/etc/hosts", "127.0.0.1\tlocalhost " SANDBOX_HOSTNAME "\n::1\tlocalhost\n"},
+        {"/etc/hostname", SANDBOX_HOSTNAME "\n"},
+        {"/etc/nsswitch.conf", "passwd: files\ngroup: files\nhosts: files\n"},
 };
 
 /* Entries of /proc a sandbox must not read (masked with /dev/null or an empty read-only dir). */
 static const char *const proc_masked_files[] = {
-        "kcore", "keys", "timer_list", "sched_debug", "latency_stats", "timer_stats", "kallsyms",
-        "sysrq-trigger",
+        "kcore",         "keys",        "timer_list", "sched_debug",
+        "latency_stats", "timer_stats", "kallsyms",   "sysrq-trigger",
 };
-static const char *const proc_masked_dirs[] = { "acpi", "scsi", "asound", "firmware" };
-static const char *const proc_readonly[] = { "sys", "irq", "bus", "fs" };
+static const char *const proc_masked_dirs[] = {"acpi", "scsi", "asound", "firmware"};
+static const char *const proc_readonly[] = {"sys", "irq", "bus", "fs"};
 
-static const char *const dev_nodes[] = { "null", "zero", "full", "random", "urandom" };
+static const char *const dev_nodes[] = {"null", "zero", "full", "random", "urandom"};
+
 static const struct {
         const char *name;
         const char *target;
 } dev_links[] = {
-        { "fd", "/proc/self/fd" },
-        { "stdin", "/proc/self/fd/0" },
-        { "stdout", "/proc/self/fd/1" },
-        { "stderr", "/proc/self/fd/2" },
+        {"fd", "/proc/self/fd"},
+        {"stdin", "/proc/self/fd/0"},
+        {"stdout", "/proc/self/fd/1"},
+        {"stderr", "/proc/self/fd/2"},
 };
 
-#define ROOT_TMPFS_SIZE  (UINT64_C(1) << 20)
-#define DEV_TMPFS_SIZE   (UINT64_C(64) << 10)
-#define SHM_TMPFS_SIZE   (UINT64_C(16) << 20)
-#define MAX_USER_MOUNTS  64
+#define ROOT_TMPFS_SIZE (UINT64_C(1) << 20)
+#define DEV_TMPFS_SIZE  (UINT64_C(64) << 10)
+#define SHM_TMPFS_SIZE  (UINT64_C(16) << 20)
+#define MAX_USER_MOUNTS 64
 
 int mount_normalize_path(const char *path, char **ret)
 {
@@ -115,7 +118,7 @@ static int plan_add(struct mount_plan *plan, enum mount_op_kind kind, const char
                 plan->cap = cap;
         }
         op = &plan->ops[plan->n];
-        *op = (struct mount_op){ .kind = kind, .fd = -EBADF, .mode = 0755 };
+        *op = (struct mount_op){.kind = kind, .fd = -EBADF, .mode = 0755};
         op->dst = strdup(dst);
         if (!op->dst)
                 return -ENOMEM;
@@ -208,8 +211,8 @@ static int plan_add_host_profile(struct mount_plan *plan)
         if (r < 0)
                 return r;
         for (size_t i = 0; i < ELEMENTSOF(generated_etc); i++) {
-                r = plan_add(plan, MOUNT_OP_FILE, generated_etc[i].path,
-                             generated_etc[i].contents, &op);
+                r = plan_add(plan, MOUNT_OP_FILE, generated_etc[i].path, generated_etc[i].contents,
+                             &op);
                 if (r < 0)
                         return r;
                 op->mode = 0644;
@@ -258,8 +261,7 @@ int mount_plan_build(const struct sandbox_config *cfg, struct mount_plan **ret,
 
         for (size_t i = 0; i < cfg->n_mounts; i++) {
                 _cleanup_free_ char *dst = NULL;
-                if (mount_normalize_path(cfg->mounts[i].dst, &dst) >= 0 &&
-                    strcmp(dst, "/tmp") == 0)
+                if (mount_normalize_path(cfg->mounts[i].dst, &dst) >= 0 && strcmp(dst, "/tmp") == 0)
                         user_tmp = true;
         }
         if (!user_tmp) {
@@ -380,8 +382,7 @@ static int open_below(int rootfd, const char *dst, char kind, unsigned mode, int
                         return -errno;
                 fd = openat(dirfd, p, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         } else {
-                fd = openat(dirfd, p, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
-                            mode);
+                fd = openat(dirfd, p, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, mode);
                 if (fd >= 0) {
                         (void) close(fd);
                         fd = openat(dirfd, p, O_PATH | O_NOFOLLOW | O_CLOEXEC);
@@ -471,7 +472,7 @@ static uint64_t tmpfs_inodes(uint64_t size)
 
 static int setattr_ro(int mntfd)
 {
-        struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY };
+        struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
 
         if (mount_setattr(mntfd, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0)
                 return -errno;
@@ -664,7 +665,7 @@ static int apply_op(struct mount_op *op, int rootfd)
 }
 
 /* Somewhere to attach the new root while it is built; hidden from the host by our mount ns. */
-static const char *const staging_dirs[] = { "/tmp", "/mnt", "/run", "/var/tmp" };
+static const char *const staging_dirs[] = {"/tmp", "/mnt", "/run", "/var/tmp"};
 
 int mount_plan_apply(struct mount_plan *plan, size_t *ret_failed)
 {

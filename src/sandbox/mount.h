@@ -23,20 +23,20 @@ enum mount_op_kind {
         MOUNT_OP_SYMLINK, /* arg: link target */
         MOUNT_OP_BIND,    /* arg: host source */
         MOUNT_OP_TMPFS,
-        MOUNT_OP_PROC,    /* proc with the sensitive entries masked or read-only */
-        MOUNT_OP_DEV,     /* minimal /dev: null zero full random urandom, shm, fd links */
+        MOUNT_OP_PROC, /* proc with the sensitive entries masked or read-only */
+        MOUNT_OP_DEV,  /* minimal /dev: null zero full random urandom, shm, fd links */
 };
 
 struct mount_op {
         enum mount_op_kind kind;
         char *arg;
-        char *dst;      /* absolute path inside the sandbox, normalised */
-        uint64_t size;  /* tmpfs bytes */
-        unsigned mode;  /* tmpfs root / dir mode */
+        char *dst;     /* absolute path inside the sandbox, normalised */
+        uint64_t size; /* tmpfs bytes */
+        unsigned mode; /* tmpfs root / dir mode */
         bool ro;
         bool src_is_dir;
         bool sandbox_owned; /* tmpfs owned by the sandbox user */
-        int fd;         /* child: the cloned tree */
+        int fd;             /* child: the cloned tree */
 };
 
 struct mount_plan {

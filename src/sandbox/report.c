@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+#include "report.h"
+
 #include <errno.h>
 #include <jansson.h>
-
-#include "report.h"
 
 static const char *const status_names[_SANDBOX_STATUS_MAX] = {
         [SANDBOX_EXITED] = "exited",
@@ -32,18 +32,14 @@ char *sandbox_report_to_json(const struct sandbox_report *r)
         json_t *o;
         char *s;
 
-        o = json_pack("{s:s, s:o, s:o, s:f, s:f, s:f, s:f, s:I, s:I, s:I, s:b, s:o}",
-                      "status", sandbox_status_to_string(r->status),
-                      "exit_code", int_or_null(r->exit_code >= 0, r->exit_code),
-                      "signal", int_or_null(r->signal > 0, r->signal),
-                      "wall_time", (double) r->wall_ns / 1e9,
-                      "cpu_time", (double) r->cpu_ns / 1e9,
-                      "user_time", (double) r->user_ns / 1e9,
-                      "sys_time", (double) r->sys_ns / 1e9,
-                      "peak_memory", (json_int_t) r->peak_memory,
-                      "stdout_bytes", (json_int_t) r->stdout_bytes,
-                      "stderr_bytes", (json_int_t) r->stderr_bytes,
-                      "oom_killed", r->oom_killed,
+        o = json_pack("{s:s, s:o, s:o, s:f, s:f, s:f, s:f, s:I, s:I, s:I, s:b, s:o}", "status",
+                      sandbox_status_to_string(r->status), "exit_code",
+                      int_or_null(r->exit_code >= 0, r->exit_code), "signal",
+                      int_or_null(r->signal > 0, r->signal), "wall_time", (double) r->wall_ns / 1e9,
+                      "cpu_time", (double) r->cpu_ns / 1e9, "user_time", (double) r->user_ns / 1e9,
+                      "sys_time", (double) r->sys_ns / 1e9, "peak_memory",
+                      (json_int_t) r->peak_memory, "stdout_bytes", (json_int_t) r->stdout_bytes,
+                      "stderr_bytes", (json_int_t) r->stderr_bytes, "oom_killed", r->oom_killed,
                       "error", r->error[0] ? json_string(r->error) : json_null());
         if (!o)
                 return NULL;

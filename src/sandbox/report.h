@@ -30,8 +30,8 @@ struct sandbox_report {
         uint64_t stdout_bytes;
         uint64_t stderr_bytes;
         bool oom_killed;
-        int error_errno;  /* the errno behind exec_error/internal_error, 0 otherwise */
-        char error[512];  /* empty: null */
+        int error_errno; /* the errno behind exec_error/internal_error, 0 otherwise */
+        char error[512]; /* empty: null */
 };
 
 const char *sandbox_status_to_string(enum sandbox_status s);

@@ -42,6 +42,8 @@
  * remaining budget divided by the cpus it may use), so it costs a handful of reads per run;
  * RLIMIT_CPU is a per-process backstop. Output is cut by the parent, which holds the pipes.
  */
+#include "sandbox.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -55,6 +57,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <linux/capability.h>
+#include <linux/sched.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/pidfd.h>
@@ -66,9 +72,6 @@
 #include <sys/timerfd.h>
 #include <sys/types.h>
 #include <sys/wait.h>
-#include <unistd.h>
-#include <linux/capability.h>
-#include <linux/sched.h>
 
 #include "caps.h"
 #include "cgroup.h"
@@ -76,7 +79,6 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "mount.h"
-#include "sandbox.h"
 #include "seccomp.h"
 #include "userns.h"
 
@@ -151,9 +153,9 @@ struct child_args {
         const char *path;
         const char *chdir;
         int parent_pidfd; /* readable once the parent is gone */
-        int sync_fd;   /* read end */
-        int error_fd;  /* write end, O_CLOEXEC */
-        int status_fd; /* write end */
+        int sync_fd;      /* read end */
+        int error_fd;     /* write end, O_CLOEXEC */
+        int status_fd;    /* write end */
         int stdin_fd;
         int stdout_fd; /* write end */
         int stderr_fd; /* write end */
@@ -161,7 +163,7 @@ struct child_args {
 
 _noreturn_ static void child_fail(int error_fd, enum child_step step, int error, int64_t index)
 {
-        struct child_error e = { .step = step, .error = abs(error), .index = index };
+        struct child_error e = {.step = step, .error = abs(error), .index = index};
 
         (void) write_full(error_fd, &e, sizeof(e));
         _exit(125);
@@ -170,7 +172,7 @@ _noreturn_ static void child_fail(int error_fd, enum child_step step, int error,
 static int loopback_up(void)
 {
         _cleanup_close_ int fd = -EBADF;
-        struct ifreq ifr = { 0 };
+        struct ifreq ifr = {0};
 
         fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
@@ -186,7 +188,7 @@ static int loopback_up(void)
 
 static int set_rlimit(int resource, uint64_t value)
 {
-        struct rlimit rl = { .rlim_cur = value, .rlim_max = value };
+        struct rlimit rl = {.rlim_cur = value, .rlim_max = value};
 
         if (setrlimit(resource, &rl) < 0)
                 return -errno;
@@ -291,13 +293,13 @@ _noreturn_ static void program_main(const struct child_args *a)
 
         r = exec_program(cfg->argv[0], cfg->argv, a->envp, a->path);
         {
-                struct child_error e = { .step = STEP_EXEC, .error = -r, .index = -1 };
+                struct child_error e = {.step = STEP_EXEC, .error = -r, .index = -1};
                 (void) write_full(a->error_fd, &e, sizeof(e));
         }
         _exit(r == -ENOENT ? 127 : 126);
 }
 
-static const int forwarded_signals[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2 };
+static const int forwarded_signals[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
 
 /* PID 1 of the sandbox: reaps every process and forwards signals to the program. */
 _noreturn_ static void init_loop(pid_t program, int status_fd, const sigset_t *set)
@@ -354,7 +356,7 @@ _noreturn_ static void child_main(struct child_args *a)
         if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
                 child_fail(a->error_fd, STEP_SYNC, errno, -1);
         {
-                struct pollfd p = { .fd = a->parent_pidfd, .events = POLLIN };
+                struct pollfd p = {.fd = a->parent_pidfd, .events = POLLIN};
                 if (poll(&p, 1, 0) != 0)
                         _exit(125);
         }
@@ -362,8 +364,7 @@ _noreturn_ static void child_main(struct child_args *a)
 
         if (unshare(CLONE_NEWCGROUP) < 0)
                 child_fail(a->error_fd, STEP_CGROUPNS, errno, -1);
-        if (sethostname(SANDBOX_HOSTNAME, strlen(SANDBOX_HOSTNAME)) < 0 ||
-            setdomainname("", 0) < 0)
+        if (sethostname(SANDBOX_HOSTNAME, strlen(SANDBOX_HOSTNAME)) < 0 || setdomainname("", 0) < 0)
                 child_fail(a->error_fd, STEP_HOSTNAME, errno, -1);
         r = loopback_up();
         if (r < 0)
@@ -419,7 +420,7 @@ static const char *env_path(char *const *envp)
         return DEFAULT_PATH;
 }
 
-static char *default_env[] = { "PATH=" DEFAULT_PATH, "HOME=/tmp", NULL };
+static char *default_env[] = {"PATH=" DEFAULT_PATH, "HOME=/tmp", NULL};
 
 static int validate_config(const struct sandbox_config *cfg)
 {
@@ -431,7 +432,8 @@ static int validate_config(const struct sandbox_config *cfg)
                 if (n >= MAX_ARGS || strlen(cfg->argv[n]) > MAX_ARG_LEN)
                         return -E2BIG;
         for (n = 0; cfg->envp && cfg->envp[n]; n++)
-                if (n >= MAX_ENV || strlen(cfg->envp[n]) > MAX_ARG_LEN || !strchr(cfg->envp[n], '='))
+                if (n >= MAX_ENV || strlen(cfg->envp[n]) > MAX_ARG_LEN ||
+                    !strchr(cfg->envp[n], '='))
                         return -EINVAL;
         if (cfg->chdir && cfg->chdir[0] != '/')
                 return -EINVAL;
@@ -448,8 +450,8 @@ static bool wants_cgroup_limits(const struct sandbox_config *cfg)
 static int arm_timer(int fd, uint64_t ns)
 {
         struct itimerspec its = {
-                .it_value = { .tv_sec = (time_t) (ns / 1000000000),
-                              .tv_nsec = (long) (ns % 1000000000) },
+                .it_value = {.tv_sec = (time_t) (ns / 1000000000),
+                             .tv_nsec = (long) (ns % 1000000000)},
         };
 
         if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
@@ -460,8 +462,8 @@ static int arm_timer(int fd, uint64_t ns)
 }
 
 struct stream {
-        int fd;      /* read end, -EBADF once at EOF */
-        int sink;    /* borrowed, < 0: discard */
+        int fd;   /* read end, -EBADF once at EOF */
+        int sink; /* borrowed, < 0: discard */
         uint64_t *count;
 };
 
@@ -482,8 +484,8 @@ static void kill_sandbox(int pidfd, struct run_state *st, enum sandbox_status re
 }
 
 /* Copies what is available on one stream to its sink, cut at the output limit. */
-static int pump(struct stream *s, const struct sandbox_config *cfg, struct run_state *st,
-                int pidfd, char *buf)
+static int pump(struct stream *s, const struct sandbox_config *cfg, struct run_state *st, int pidfd,
+                char *buf)
 {
         ssize_t n = read(s->fd, buf, COPY_BUFSIZE);
 
@@ -545,16 +547,15 @@ static void describe_child_error(const struct child_error *e, const struct sandb
                 const struct mount_op *op = &plan->ops[e->index];
                 if (op->kind == MOUNT_OP_BIND)
                         set_error(rep, SANDBOX_INTERNAL_ERROR, e->error,
-                                  "cannot mount '%s' on '%s' in the sandbox: %m", op->arg,
-                                  op->dst);
+                                  "cannot mount '%s' on '%s' in the sandbox: %m", op->arg, op->dst);
                 else
                         set_error(rep, SANDBOX_INTERNAL_ERROR, e->error,
                                   "cannot set up '%s' in the sandbox: %m", op->dst);
                 return;
         }
         if (e->step == STEP_CHDIR) {
-                set_error(rep, SANDBOX_INTERNAL_ERROR, e->error, "cannot change directory to '%s': %m",
-                          cfg->chdir ? cfg->chdir : "/tmp");
+                set_error(rep, SANDBOX_INTERNAL_ERROR, e->error,
+                          "cannot change directory to '%s': %m", cfg->chdir ? cfg->chdir : "/tmp");
                 return;
         }
         set_error(rep, SANDBOX_INTERNAL_ERROR, e->error, "sandbox setup failed while %s: %m", step);
@@ -582,8 +583,8 @@ static void close_pair(int fds[2])
 static pid_t clone_child(int cgroup_fd, int *ret_pidfd)
 {
         struct clone_args args = {
-                .flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET |
-                         CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD,
+                .flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC |
+                         CLONE_NEWUTS | CLONE_PIDFD,
                 .pidfd = (uint64_t) (uintptr_t) ret_pidfd,
                 .exit_signal = SIGCHLD,
         };
@@ -601,16 +602,16 @@ int sandbox_run(struct sandbox_context *ctx, const struct sandbox_config *cfg,
         struct mount_plan *plan = NULL;
         struct cgroup *cg = NULL;
         struct userns_slot slot = USERNS_SLOT_NULL;
-        int sync_pipe[2] = { -EBADF, -EBADF }, error_pipe[2] = { -EBADF, -EBADF };
-        int status_pipe[2] = { -EBADF, -EBADF }, out_pipe[2] = { -EBADF, -EBADF };
-        int err_pipe[2] = { -EBADF, -EBADF };
+        int sync_pipe[2] = {-EBADF, -EBADF}, error_pipe[2] = {-EBADF, -EBADF};
+        int status_pipe[2] = {-EBADF, -EBADF}, out_pipe[2] = {-EBADF, -EBADF};
+        int err_pipe[2] = {-EBADF, -EBADF};
         _cleanup_close_ int null_fd = -EBADF, pidfd = -EBADF, wall_fd = -EBADF, cpu_fd = -EBADF;
         _cleanup_close_ int self_pidfd = -EBADF;
         _cleanup_free_ char *buf = NULL;
-        struct sandbox_report rep = { .exit_code = -1 };
-        struct run_state st = { .report = &rep };
+        struct sandbox_report rep = {.exit_code = -1};
+        struct run_state st = {.report = &rep};
         struct child_error cerr;
-        struct rusage ru = { 0 };
+        struct rusage ru = {0};
         const char *bad = NULL;
         uint64_t start, cpu_eff_ns = 0;
         int wstatus = 0, status_read = 0;
@@ -634,8 +635,7 @@ int sandbox_run(struct sandbox_context *ctx, const struct sandbox_config *cfg,
                 goto done;
         }
 
-        r = userns_slot_acquire(ctx->slots_fd, ctx->n_slots, ctx->uid_base, 0,
-                                &slot);
+        r = userns_slot_acquire(ctx->slots_fd, ctx->n_slots, ctx->uid_base, 0, &slot);
         if (r < 0) {
                 set_error(&rep, SANDBOX_INTERNAL_ERROR, r, "no free sandbox slot: %m");
                 goto done;
@@ -732,7 +732,8 @@ int sandbox_run(struct sandbox_context *ctx, const struct sandbox_config *cfg,
         if (cg && cgroup_fd(cg) < 0) {
                 r = cgroup_attach(cg, pid);
                 if (r < 0) {
-                        set_error(&rep, SANDBOX_INTERNAL_ERROR, r, "cannot attach to the cgroup: %m");
+                        set_error(&rep, SANDBOX_INTERNAL_ERROR, r,
+                                  "cannot attach to the cgroup: %m");
                         goto kill;
                 }
         }
@@ -767,8 +768,8 @@ int sandbox_run(struct sandbox_context *ctx, const struct sandbox_config *cfg,
 
         {
                 struct stream streams[2] = {
-                        { .fd = out_pipe[0], .sink = cfg->stdout_fd, .count = &rep.stdout_bytes },
-                        { .fd = err_pipe[0], .sink = cfg->stderr_fd, .count = &rep.stderr_bytes },
+                        {.fd = out_pipe[0], .sink = cfg->stdout_fd, .count = &rep.stdout_bytes},
+                        {.fd = err_pipe[0], .sink = cfg->stderr_fd, .count = &rep.stderr_bytes},
                 };
                 bool exited = false;
 
@@ -778,11 +779,11 @@ int sandbox_run(struct sandbox_context *ctx, const struct sandbox_config *cfg,
 
                 while (!exited || streams[0].fd >= 0 || streams[1].fd >= 0) {
                         struct pollfd p[5] = {
-                                { .fd = exited ? -1 : pidfd, .events = POLLIN },
-                                { .fd = streams[0].fd, .events = POLLIN },
-                                { .fd = streams[1].fd, .events = POLLIN },
-                                { .fd = exited ? -1 : wall_fd, .events = POLLIN },
-                                { .fd = exited ? -1 : cpu_fd, .events = POLLIN },
+                                {.fd = exited ? -1 : pidfd, .events = POLLIN},
+                                {.fd = streams[0].fd, .events = POLLIN},
+                                {.fd = streams[1].fd, .events = POLLIN},
+                                {.fd = exited ? -1 : wall_fd, .events = POLLIN},
+                                {.fd = exited ? -1 : cpu_fd, .events = POLLIN},
                         };
 
                         if (poll(p, ELEMENTSOF(p), -1) < 0) {
@@ -803,8 +804,9 @@ int sandbox_run(struct sandbox_context *ctx, const struct sandbox_config *cfg,
                                 if (cgroup_cpu_usage(cg, &used) < 0 || used >= cfg->cpu_time_ns)
                                         kill_sandbox(pidfd, &st, SANDBOX_CPU_TIME_LIMIT);
                                 else {
-                                        uint64_t wait = (uint64_t) ((double) (cfg->cpu_time_ns - used) *
-                                                                    1e9 / (double) cpu_eff_ns);
+                                        uint64_t wait =
+                                                (uint64_t) ((double) (cfg->cpu_time_ns - used) *
+                                                            1e9 / (double) cpu_eff_ns);
                                         (void) arm_timer(cpu_fd, wait < 2000000 ? 2000000 : wait);
                                 }
                         }
@@ -845,7 +847,7 @@ reap:
 
 done:
         if (cg) {
-                struct cgroup_stats cs = { 0 };
+                struct cgroup_stats cs = {0};
 
                 if (pid > 0 && cgroup_read_stats(cg, &cs) >= 0) {
                         rep.cpu_ns = cs.cpu_ns;
@@ -949,8 +951,7 @@ static bool slot_is_stale(const char *name, void *userdata)
         return !userns_slot_busy(ctx->slots_fd, (unsigned) index);
 }
 
-int sandbox_context_new(const struct sandbox_context_options *opts,
-                        struct sandbox_context **ret)
+int sandbox_context_new(const struct sandbox_context_options *opts, struct sandbox_context **ret)
 {
         struct sandbox_context *ctx;
         int r;

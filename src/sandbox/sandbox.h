@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+
 #include <sys/types.h>
 
 #include "report.h"
@@ -26,18 +27,18 @@ enum sandbox_mount_kind {
 
 struct sandbox_mount {
         enum sandbox_mount_kind kind;
-        const char *src;   /* host path (binds) */
-        const char *dst;   /* absolute path inside the sandbox, no ".." */
-        uint64_t size;     /* tmpfs: bytes */
+        const char *src; /* host path (binds) */
+        const char *dst; /* absolute path inside the sandbox, no ".." */
+        uint64_t size;   /* tmpfs: bytes */
 };
 
 struct sandbox_config {
-        const char *rootfs;   /* read-only root directory; NULL: the host profile */
+        const char *rootfs; /* read-only root directory; NULL: the host profile */
         const struct sandbox_mount *mounts;
         size_t n_mounts;
-        const char *chdir;    /* default "/tmp" */
-        char *const *argv;    /* argv[0] is the program: a path, or a name looked up in PATH */
-        char *const *envp;    /* the whole environment; NULL: PATH and HOME only */
+        const char *chdir; /* default "/tmp" */
+        char *const *argv; /* argv[0] is the program: a path, or a name looked up in PATH */
+        char *const *envp; /* the whole environment; NULL: PATH and HOME only */
 
         uint64_t memory;       /* bytes, 0 = none */
         uint64_t pids;         /* 0 = none */
@@ -59,9 +60,9 @@ struct sandbox_config {
 
 struct sandbox_context_options {
         const char *cgroup_mount; /* NULL: /sys/fs/cgroup */
-        const char *state_dir;    /* slot locks; NULL: /run/warren (root) or $XDG_RUNTIME_DIR/warren */
-        uid_t uid_base;           /* first host uid of the per-sandbox range; 0: the default */
-        unsigned n_slots;         /* how many sandboxes may run at once; 0: the default */
+        const char *state_dir; /* slot locks; NULL: /run/warren (root) or $XDG_RUNTIME_DIR/warren */
+        uid_t uid_base;        /* first host uid of the per-sandbox range; 0: the default */
+        unsigned n_slots;      /* how many sandboxes may run at once; 0: the default */
 };
 
 #define SANDBOX_DEFAULT_UID_BASE UINT32_C(2000000000)
@@ -73,8 +74,7 @@ struct sandbox_context;
  * Per-process state shared by every sandbox the process starts: the compiled seccomp filter, the
  * cgroup hierarchy, the slot locks. Sweeps cgroups left behind by a killed predecessor.
  */
-int sandbox_context_new(const struct sandbox_context_options *opts,
-                        struct sandbox_context **ret);
+int sandbox_context_new(const struct sandbox_context_options *opts, struct sandbox_context **ret);
 struct sandbox_context *sandbox_context_free(struct sandbox_context *ctx);
 
 /* Whether the context can enforce memory/pids/cpu limits (cgroups usable). */

@@ -10,11 +10,14 @@
  *
  * Policy (x86_64 and the native arch only; every other arch, x32 included, kills the process):
  *   - syscalls on the allowlist are allowed, some only with filtered arguments:
- *       clone: only without namespace flags (CLONE_NEW*) ; clone3: ENOSYS (libc falls back to clone)
- *       ioctl: everything except TIOCSTI and TIOCLINUX (compared on the low 32 bits, as the kernel does)
+ *       clone: only without namespace flags (CLONE_NEW*); clone3: ENOSYS (libc falls back to clone)
+ *       ioctl: everything except TIOCSTI and TIOCLINUX (compared on the low 32 bits, as the
+ *              kernel does)
  *       socket/socketpair: AF_UNIX, AF_INET, AF_INET6 with SOCK_STREAM/SOCK_DGRAM/SOCK_SEQPACKET,
  *                          and AF_NETLINK with NETLINK_ROUTE; never raw, packet, vsock or alg
- *       personality: only the harmless values (query, PER_LINUX, ADDR_NO_RANDOMIZE... as runtimes do)
+ *       personality: only the harmless values, as runtimes do: the query (0xffffffff), PER_LINUX,
+ *                    PER_LINUX32, each optionally with UNAME26; not ADDR_NO_RANDOMIZE, not
+ *                    READ_IMPLIES_EXEC
  *   - the dangerous ones named in the policy (mount family, pivot_root, unshare, setns, ptrace,
  *     process_vm_*, bpf, perf_event_open, userfaultfd, keyrings, open_by_handle_at, kexec, modules,
  *     reboot, swap, io_uring, ...) fail with EPERM;
@@ -27,7 +30,11 @@ struct seccomp_program {
         struct sock_fprog prog; /* prog.filter is heap memory owned by this struct */
 };
 
-/* Compiles the policy. */
+/*
+ * Compiles the policy and checks the compiled program against a table of expected verdicts.
+ * Returns 0 and *ret, or -ENOMEM, an error from libseccomp or the memfd it is exported to, or
+ * -EPROTO if the program libseccomp produced does not implement the policy.
+ */
 int seccomp_program_build(struct seccomp_program **ret);
 struct seccomp_program *seccomp_program_free(struct seccomp_program *p);
 

@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
+#include "userns.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
-#include <sys/file.h>
 #include <unistd.h>
+
+#include <sys/file.h>
 
 #include "common/cleanup.h"
 #include "common/util.h"
-#include "userns.h"
 
 static int slot_try(int dirfd, unsigned index, int *ret_fd)
 {

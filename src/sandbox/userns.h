@@ -14,6 +14,7 @@
  */
 
 #include <stdbool.h>
+
 #include <sys/types.h>
 
 struct userns_slot {
@@ -23,7 +24,7 @@ struct userns_slot {
         uid_t host_uid;      /* inside SANDBOX_UID/GID; gids are the same numbers */
 };
 
-#define USERNS_SLOT_NULL ((struct userns_slot){ .lock_fd = -EBADF })
+#define USERNS_SLOT_NULL ((struct userns_slot){.lock_fd = -EBADF})
 
 /* Takes a free slot in slots_dirfd; -EAGAIN when all n are in use. hint spreads the search. */
 int userns_slot_acquire(int slots_dirfd, unsigned n, uid_t base, unsigned hint,

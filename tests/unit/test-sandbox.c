@@ -9,12 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cmocka.h>
-
 #include "common/cleanup.h"
 #include "sandbox/mount.h"
 #include "sandbox/report.h"
 #include "sandbox/sandbox.h"
+#include "unit.h"
 
 static void test_normalize_path(void **state)
 {
@@ -22,17 +21,17 @@ static void test_normalize_path(void **state)
                 const char *in, *out;
                 int r;
         } cases[] = {
-                { "/a", "/a", 0 },
-                { "/a/b", "/a/b", 0 },
-                { "//a///b/", "/a/b", 0 },
-                { "/a/.../b", "/a/.../b", 0 },
-                { "/", NULL, -EINVAL },
-                { "///", NULL, -EINVAL },
-                { "a/b", NULL, -EINVAL },
-                { "", NULL, -EINVAL },
-                { "/a/../b", NULL, -EINVAL },
-                { "/..", NULL, -EINVAL },
-                { "/a/./b", NULL, -EINVAL },
+                {"/a", "/a", 0},
+                {"/a/b", "/a/b", 0},
+                {"//a///b/", "/a/b", 0},
+                {"/a/.../b", "/a/.../b", 0},
+                {"/", NULL, -EINVAL},
+                {"///", NULL, -EINVAL},
+                {"a/b", NULL, -EINVAL},
+                {"", NULL, -EINVAL},
+                {"/a/../b", NULL, -EINVAL},
+                {"/..", NULL, -EINVAL},
+                {"/a/./b", NULL, -EINVAL},
         };
 
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
@@ -68,12 +67,12 @@ static const struct mount_op *find_op(const struct mount_plan *plan, const char 
 
 static void test_plan_host_profile(void **state)
 {
-        char *argv[] = { "/bin/true", NULL };
+        char *argv[] = {"/bin/true", NULL};
         struct sandbox_mount m[] = {
-                { .kind = SANDBOX_TMPFS, .dst = "/scratch", .size = 1 << 20 },
-                { .kind = SANDBOX_BIND_RO, .src = "/etc/hostname", .dst = "/data//x/" },
+                {.kind = SANDBOX_TMPFS, .dst = "/scratch", .size = 1 << 20},
+                {.kind = SANDBOX_BIND_RO, .src = "/etc/hostname", .dst = "/data//x/"},
         };
-        struct sandbox_config cfg = { .argv = argv, .mounts = m, .n_mounts = 2 };
+        struct sandbox_config cfg = {.argv = argv, .mounts = m, .n_mounts = 2};
         struct mount_plan *plan = NULL;
         const struct mount_op *op;
 
@@ -104,9 +103,9 @@ static void test_plan_host_profile(void **state)
 
 static void test_plan_user_tmp_replaces_default(void **state)
 {
-        char *argv[] = { "/bin/true", NULL };
-        struct sandbox_mount m[] = { { .kind = SANDBOX_TMPFS, .dst = "/tmp", .size = 4096 } };
-        struct sandbox_config cfg = { .argv = argv, .mounts = m, .n_mounts = 1 };
+        char *argv[] = {"/bin/true", NULL};
+        struct sandbox_mount m[] = {{.kind = SANDBOX_TMPFS, .dst = "/tmp", .size = 4096}};
+        struct sandbox_config cfg = {.argv = argv, .mounts = m, .n_mounts = 1};
         struct mount_plan *plan = NULL;
         size_t n = 0;
 
@@ -123,19 +122,19 @@ static void test_plan_user_tmp_replaces_default(void **state)
 
 static void test_plan_rejects(void **state)
 {
-        char *argv[] = { "/bin/true", NULL };
+        char *argv[] = {"/bin/true", NULL};
         static const struct sandbox_mount bad[] = {
-                { .kind = SANDBOX_BIND_RO, .src = "/nonexistent-src", .dst = "/x" },
-                { .kind = SANDBOX_BIND_RO, .src = "relative", .dst = "/x" },
-                { .kind = SANDBOX_BIND_RO, .src = "/tmp", .dst = "/a/../etc" },
-                { .kind = SANDBOX_BIND_RO, .src = "/tmp", .dst = "/" },
-                { .kind = SANDBOX_BIND_RW, .src = "/tmp", .dst = "/proc/sys" },
-                { .kind = SANDBOX_TMPFS, .dst = "/dev/x", .size = 1 },
-                { .kind = SANDBOX_TMPFS, .dst = "/x", .size = 0 },
+                {.kind = SANDBOX_BIND_RO, .src = "/nonexistent-src", .dst = "/x"},
+                {.kind = SANDBOX_BIND_RO, .src = "relative", .dst = "/x"},
+                {.kind = SANDBOX_BIND_RO, .src = "/tmp", .dst = "/a/../etc"},
+                {.kind = SANDBOX_BIND_RO, .src = "/tmp", .dst = "/"},
+                {.kind = SANDBOX_BIND_RW, .src = "/tmp", .dst = "/proc/sys"},
+                {.kind = SANDBOX_TMPFS, .dst = "/dev/x", .size = 1},
+                {.kind = SANDBOX_TMPFS, .dst = "/x", .size = 0},
         };
 
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
-                struct sandbox_config cfg = { .argv = argv, .mounts = &bad[i], .n_mounts = 1 };
+                struct sandbox_config cfg = {.argv = argv, .mounts = &bad[i], .n_mounts = 1};
                 struct mount_plan *plan = NULL;
                 const char *culprit = NULL;
 
@@ -144,7 +143,7 @@ static void test_plan_rejects(void **state)
                 assert_non_null(culprit);
         }
 
-        struct sandbox_config cfg = { .argv = argv, .rootfs = "/nonexistent-rootfs" };
+        struct sandbox_config cfg = {.argv = argv, .rootfs = "/nonexistent-rootfs"};
         struct mount_plan *plan = NULL;
         assert_int_equal(mount_plan_build(&cfg, &plan, NULL), -ENOENT);
         cfg.rootfs = "/etc/hostname";
@@ -167,8 +166,9 @@ static void test_report_json(void **state)
                 .oom_killed = true,
         };
         static const char *const fields[] = {
-                "status", "exit_code", "signal", "wall_time", "cpu_time", "user_time",
-                "sys_time", "peak_memory", "stdout_bytes", "stderr_bytes", "oom_killed", "error",
+                "status",       "exit_code",    "signal",     "wall_time",
+                "cpu_time",     "user_time",    "sys_time",   "peak_memory",
+                "stdout_bytes", "stderr_bytes", "oom_killed", "error",
         };
         _cleanup_free_ char *s = sandbox_report_to_json(&rep);
         json_error_t err;
@@ -191,7 +191,7 @@ static void test_report_json(void **state)
 
 static void test_exit_codes(void **state)
 {
-        struct sandbox_report r = { .exit_code = -1 };
+        struct sandbox_report r = {.exit_code = -1};
 
         r.status = SANDBOX_EXITED;
         r.exit_code = 3;

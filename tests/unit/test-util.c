@@ -9,10 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <cmocka.h>
-
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "unit.h"
 
 static void test_parse_size(void **state)
 {
