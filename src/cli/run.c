@@ -385,6 +385,51 @@ static int write_report(const char *path, const struct sandbox_report *rep)
         return 0;
 }
 
+static void drop_memory(struct run_options *o)
+{
+        o->cfg.memory = 0;
+}
+
+static void drop_pids(struct run_options *o)
+{
+        o->cfg.pids = 0;
+}
+
+/*
+ * A limit asked for that cannot be enforced is an error; a default one that cannot is dropped
+ * with a warning (a user without delegated cgroups can still run sandboxes).
+ */
+static int check_limits(const struct sandbox_context *ctx, struct run_options *o)
+{
+        const struct {
+                enum sandbox_limit limit;
+                const char *option;
+                bool requested;
+                bool explicit;
+                void (*drop)(struct run_options *o);
+        } limits[] = {
+                {SANDBOX_LIMIT_MEMORY, "--memory", o->cfg.memory != 0, o->memory_set, drop_memory},
+                {SANDBOX_LIMIT_PIDS, "--pids", o->cfg.pids != 0, o->pids_set, drop_pids},
+                {SANDBOX_LIMIT_CPUS, "--cpus", o->cfg.cpus > 0, true, NULL},
+                {SANDBOX_LIMIT_CPU_TIME, "--cpu-time", o->cfg.cpu_time_ns != 0, true, NULL},
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(limits); i++) {
+                if (!limits[i].requested || sandbox_context_can_limit(ctx, limits[i].limit))
+                        continue;
+                if (limits[i].explicit) {
+                        log_error("run: %s cannot be enforced here: no usable cgroup controller",
+                                  limits[i].option);
+                        return -EOPNOTSUPP;
+                }
+                log_warning("run: no usable cgroup controller: the default %s limit is not "
+                            "enforced",
+                            limits[i].option);
+                limits[i].drop(o);
+        }
+        return 0;
+}
+
 static void forward_signal(int sig)
 {
         sandbox_forward_signal(sig);
@@ -436,18 +481,8 @@ int cmd_run(int argc, char *argv[])
                 log_error_errno(r, "run: cannot initialise the sandbox runtime: %m");
                 goto out;
         }
-        if (!sandbox_context_has_cgroups(ctx)) {
-                if (o.cfg.cpu_time_ns || o.cfg.cpus > 0 || (o.memory_set && o.cfg.memory) ||
-                    (o.pids_set && o.cfg.pids)) {
-                        log_error("run: no usable cgroup hierarchy: --memory, --pids, --cpus and "
-                                  "--cpu-time cannot be enforced");
-                        goto out;
-                }
-                if (o.cfg.memory || o.cfg.pids)
-                        log_warning("run: no usable cgroup hierarchy: the default memory and "
-                                    "pids limits are not enforced");
-                o.cfg.memory = o.cfg.pids = 0;
-        }
+        if (check_limits(ctx, &o) < 0)
+                goto out;
 
         (void) signal(SIGPIPE, SIG_IGN);
         sigemptyset(&sa.sa_mask);

@@ -18,6 +18,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+
 #include <sys/types.h>
 
 enum cgroup_version {
@@ -42,7 +43,7 @@ struct cgroup_limits {
 };
 
 struct cgroup_stats {
-        uint64_t cpu_ns;      /* user + system, all processes that ever ran in the group */
+        uint64_t cpu_ns; /* user + system, all processes that ever ran in the group */
         uint64_t user_ns;
         uint64_t sys_ns;
         uint64_t memory_peak; /* bytes; 0 when the kernel cannot tell */
@@ -54,7 +55,8 @@ struct cgroup;
 
 /*
  * Detects the hierarchy under `mount` and opens (creating if needed) Warren's warren/ subtree.
- * Returns -ENOENT when no usable hierarchy is found, -EACCES/-EPERM/-EROFS when it may not be written.
+ * Returns -ENOENT when no usable hierarchy is found, -EACCES/-EPERM/-EROFS when it may not be
+ * written.
  */
 int cgroup_root_open(const char *mount, struct cgroup_root **ret);
 struct cgroup_root *cgroup_root_free(struct cgroup_root *root);
@@ -63,23 +65,29 @@ enum cgroup_version cgroup_root_version(const struct cgroup_root *root);
 bool cgroup_root_has(const struct cgroup_root *root, enum cgroup_controller c);
 
 /*
- * Creates the group `name` (one path component: [A-Za-z0-9_.-], not "." or "..") in every
- * hierarchy and applies the limits. A stale group of the same name is killed and removed first.
- * A limit whose controller is unavailable is -EOPNOTSUPP: nothing is ever silently skipped.
- * On failure nothing is left behind.
+ * Creates the group `name` (one path component of at most 64 characters from [A-Za-z0-9_.-], not
+ * "." or ".."; else -EINVAL) in every hierarchy and applies the limits (NULL: none). A stale group
+ * of the same name is killed and removed first. A limit whose controller is unavailable is
+ * -EOPNOTSUPP: nothing is ever silently skipped. A CPU quota below 1000 us or a period outside
+ * [1000, 1000000] us is -EINVAL. On failure nothing is left behind.
+ * The group holds its own fds: it may outlive root.
  */
 int cgroup_create(struct cgroup_root *root, const char *name, const struct cgroup_limits *limits,
                   struct cgroup **ret);
 
-/* v2: an O_PATH|O_DIRECTORY fd of the group, for clone3(CLONE_INTO_CGROUP); v1: -EOPNOTSUPP. */
+/*
+ * v2: an O_RDONLY|O_DIRECTORY fd of the group, for clone3(CLONE_INTO_CGROUP); v1: -EOPNOTSUPP.
+ * The fd belongs to cg (O_CLOEXEC; do not close it) and is valid until cg is freed.
+ */
 int cgroup_fd(const struct cgroup *cg);
 
-/* Moves pid into the group in every hierarchy. */
+/* Moves pid into the group in every hierarchy (on failure it may be in some of them). */
 int cgroup_attach(const struct cgroup *cg, pid_t pid);
 
 /* CPU time (user + system) of the group so far, in ns. Cheap: one small read. */
 int cgroup_cpu_usage(const struct cgroup *cg, uint64_t *ret_ns);
 
+/* Fields whose controller is unavailable (v1 without cpuacct or memory) are 0. */
 int cgroup_read_stats(const struct cgroup *cg, struct cgroup_stats *ret);
 
 /*
@@ -97,7 +105,8 @@ struct cgroup *cgroup_free(struct cgroup *cg);
 /*
  * Removes stale groups: for each child group of warren/ (in any hierarchy) for which
  * is_stale(name, userdata) returns true, kills its processes and removes it.
- * Returns the number of groups removed or a negative errno.
+ * Only directories whose names cgroup_create() accepts are considered. Every stale group is tried;
+ * returns the number removed, or the first negative errno if any of them could not be removed.
  */
 int cgroup_sweep(struct cgroup_root *root, bool (*is_stale)(const char *name, void *userdata),
                  void *userdata);

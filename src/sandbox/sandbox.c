@@ -437,14 +437,10 @@ static int validate_config(const struct sandbox_config *cfg)
                         return -EINVAL;
         if (cfg->chdir && cfg->chdir[0] != '/')
                 return -EINVAL;
-        if (cfg->cpus < 0 || !isfinite(cfg->cpus) || cfg->cpus > 4096)
+        /* The kernel's smallest cpu quota is 1 ms per 100 ms period. */
+        if (!isfinite(cfg->cpus) || (cfg->cpus != 0 && cfg->cpus < 0.01) || cfg->cpus > 4096)
                 return -EINVAL;
         return 0;
-}
-
-static bool wants_cgroup_limits(const struct sandbox_config *cfg)
-{
-        return cfg->memory || cfg->pids || cfg->cpus > 0 || cfg->cpu_time_ns;
 }
 
 static int arm_timer(int fd, uint64_t ns)
@@ -621,7 +617,10 @@ int sandbox_run(struct sandbox_context *ctx, const struct sandbox_config *cfg,
         r = validate_config(cfg);
         if (r < 0)
                 return r;
-        if (wants_cgroup_limits(cfg) && !ctx->cgroups)
+        if ((cfg->memory && !sandbox_context_can_limit(ctx, SANDBOX_LIMIT_MEMORY)) ||
+            (cfg->pids && !sandbox_context_can_limit(ctx, SANDBOX_LIMIT_PIDS)) ||
+            (cfg->cpus > 0 && !sandbox_context_can_limit(ctx, SANDBOX_LIMIT_CPUS)) ||
+            (cfg->cpu_time_ns && !sandbox_context_can_limit(ctx, SANDBOX_LIMIT_CPU_TIME)))
                 return -EOPNOTSUPP;
 
         buf = malloc(COPY_BUFSIZE);
@@ -1015,7 +1014,17 @@ struct sandbox_context *sandbox_context_free(struct sandbox_context *ctx)
         return NULL;
 }
 
-bool sandbox_context_has_cgroups(const struct sandbox_context *ctx)
+bool sandbox_context_can_limit(const struct sandbox_context *ctx, enum sandbox_limit limit)
 {
-        return ctx->cgroups != NULL;
+        switch (limit) {
+        case SANDBOX_LIMIT_MEMORY:
+                return cgroup_root_has(ctx->cgroups, CGROUP_MEMORY);
+        case SANDBOX_LIMIT_PIDS:
+                return cgroup_root_has(ctx->cgroups, CGROUP_PIDS);
+        case SANDBOX_LIMIT_CPUS:
+                return cgroup_root_has(ctx->cgroups, CGROUP_CPU);
+        case SANDBOX_LIMIT_CPU_TIME:
+                return cgroup_root_has(ctx->cgroups, CGROUP_CPUACCT);
+        }
+        return false;
 }

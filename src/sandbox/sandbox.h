@@ -77,8 +77,15 @@ struct sandbox_context;
 int sandbox_context_new(const struct sandbox_context_options *opts, struct sandbox_context **ret);
 struct sandbox_context *sandbox_context_free(struct sandbox_context *ctx);
 
-/* Whether the context can enforce memory/pids/cpu limits (cgroups usable). */
-bool sandbox_context_has_cgroups(const struct sandbox_context *ctx);
+enum sandbox_limit {
+        SANDBOX_LIMIT_MEMORY,
+        SANDBOX_LIMIT_PIDS,
+        SANDBOX_LIMIT_CPUS,
+        SANDBOX_LIMIT_CPU_TIME,
+};
+
+/* Whether the context can enforce this limit (its cgroup controller is usable). */
+bool sandbox_context_can_limit(const struct sandbox_context *ctx, enum sandbox_limit limit);
 
 /*
  * Runs cfg->argv in a new sandbox and waits for it. Returns < 0 only when the arguments are
