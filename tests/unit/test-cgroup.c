@@ -1263,8 +1263,8 @@ static void test_v1_kill_rejects_junk(void **state)
         assert_int_equal(cgroup_kill(cg), -EBADMSG);
         /* whatever happens, the freezer is not left frozen */
         {
-                _cleanup_free_ char *state = get(f->fd, "freezer/warren/g/freezer.state");
-                assert_int_equal(strncmp(state, "THAWED", 6), 0);
+                _cleanup_free_ char *fs = get(f->fd, "freezer/warren/g/freezer.state");
+                assert_int_equal(strncmp(fs, "THAWED", 6), 0);
         }
         put(f->fd, "pids/warren/g/cgroup.procs", "");
         assert_int_equal(cgroup_destroy(cg), 0);
