@@ -304,6 +304,12 @@ static int open_subtree(int dirfd, int *ret_fd)
         fd = openat(dirfd, WARREN_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
                 return -errno;
+        /* A subtree we cannot create groups in (another user's) is no subtree of ours. */
+        if (faccessat(fd, ".", W_OK, AT_EACCESS) < 0) {
+                int r = -errno;
+                (void) close(fd);
+                return r;
+        }
         *ret_fd = fd;
         return 0;
 }

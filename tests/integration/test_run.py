@@ -190,6 +190,25 @@ def network_is_loopback_only():
     check_eq(ifaces, ["lo"], "interfaces")
 
 
+@test
+def runs_as_an_unprivileged_user():
+    if not harness.is_root():
+        raise harness.Skip("needs root to switch to nobody")
+    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env", "-i",
+              "PATH=/usr/bin:/bin", harness.WARREN, "run"]
+    p = subprocess.run(nobody + ["--", "/bin/sh", "-c", "id -u; cat /proc/self/uid_map"],
+                       capture_output=True, text=True, timeout=30)
+    check_eq(p.returncode, 0, f"exit code ({p.stderr})")
+    lines = p.stdout.split("\n")
+    check_eq(lines[0], "1000", "uid inside")
+    check_eq(lines[1].split(), ["1000", "65534", "1"], "only the caller's own uid is mapped")
+    check("default --memory limit is not enforced" in p.stderr, p.stderr)
+    p = subprocess.run(nobody + ["--memory", "10M", "--", "/bin/true"], capture_output=True,
+                       text=True, timeout=30)
+    check_eq(p.returncode, 125, "an explicit limit that cannot be enforced is an error")
+    check("--memory cannot be enforced" in p.stderr, p.stderr)
+
+
 BAD_OPTIONS = [
     (["--memory", "12X", "true"], "--memory"),
     (["--memory", "0", "true"], "--memory"),
