@@ -4,9 +4,9 @@
 /*
  * The sandbox's seccomp-bpf allowlist.
  *
- * The filter is compiled once, in the parent, with libseccomp, and kept as a raw BPF program;
- * loading it in the child is then a single prctl() that allocates nothing, so it is safe in a
- * freshly cloned child and costs nothing per sandbox.
+ * The filter is compiled at build time with libseccomp (seccomp-policy.c, run by gen-seccomp) and
+ * embedded as a raw BPF program; loading it in the child is a single prctl() that allocates
+ * nothing, so it is safe in a freshly cloned child and costs nothing per sandbox.
  *
  * Policy (x86_64 and the native arch only; every other arch, x32 included, kills the process):
  *   - syscalls on the allowlist are allowed, some only with filtered arguments:
@@ -30,11 +30,11 @@ struct seccomp_program {
         struct sock_fprog prog; /* prog.filter is heap memory owned by this struct */
 };
 
-/*
- * Compiles the policy and checks the compiled program against a table of expected verdicts.
- * Returns 0 and *ret, or -ENOMEM, an error from libseccomp or the memfd it is exported to, or
- * -EPROTO if the program libseccomp produced does not implement the policy.
- */
+/* The program compiled from the policy at build time (seccomp-policy.h), embedded in the binary. */
+extern const struct sock_filter seccomp_builtin_filter[];
+extern const unsigned short seccomp_builtin_len;
+
+/* A copy of the built-in program. */
 int seccomp_program_build(struct seccomp_program **ret);
 struct seccomp_program *seccomp_program_free(struct seccomp_program *p);
 

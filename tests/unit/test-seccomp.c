@@ -44,6 +44,7 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "sandbox/seccomp-policy.h"
 #include "sandbox/seccomp.h"
 
 /* after <setjmp.h>, <stdarg.h> and <stddef.h>, which it needs */
@@ -193,13 +194,33 @@ static void test_build(void **state)
         assert_int_equal(program->prog.filter[0].code, BPF_LD | BPF_W | BPF_ABS);
         assert_int_equal(program->prog.filter[0].k, offsetof(struct seccomp_data, arch));
 
-        /* Deterministic: the same policy compiles to the same program. */
+        /* Each copy is the same program. */
         assert_int_equal(seccomp_program_build(&again), 0);
         assert_int_equal(again->prog.len, program->prog.len);
         assert_memory_equal(again->prog.filter, program->prog.filter,
                             program->prog.len * sizeof(struct sock_filter));
         assert_null(seccomp_program_free(again));
         assert_null(seccomp_program_free(NULL));
+}
+
+/* The built-in program is what the policy compiles to now (deterministic, and checked). */
+static void test_builtin_matches_policy(void **state)
+{
+        struct sock_fprog fresh = {0};
+
+        assert_int_equal(seccomp_policy_compile(&fresh), 0);
+        assert_int_equal(fresh.len, program->prog.len);
+        assert_memory_equal(fresh.filter, program->prog.filter,
+                            fresh.len * sizeof(struct sock_filter));
+        assert_int_equal(seccomp_policy_check(&program->prog), 0);
+
+        /* The check is not a rubber stamp: flip the final verdict of the program's default. */
+        for (unsigned i = 0; i < fresh.len; i++)
+                if (fresh.filter[i].code == (BPF_RET | BPF_K) &&
+                    fresh.filter[i].k == (SECCOMP_RET_ERRNO | EPERM))
+                        fresh.filter[i].k = SECCOMP_RET_ALLOW;
+        assert_int_equal(seccomp_policy_check(&fresh), -EPROTO);
+        free(fresh.filter);
 }
 
 /* Without no_new_privs and without CAP_SYS_ADMIN the kernel refuses, and we say so as -errno. */
@@ -679,6 +700,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_build),
+                cmocka_unit_test(test_builtin_matches_policy),
                 cmocka_unit_test(test_load_needs_no_new_privs),
                 cmocka_unit_test(test_ordinary_calls),
                 cmocka_unit_test(test_threads),
