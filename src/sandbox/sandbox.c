@@ -62,6 +62,7 @@
 #include <linux/capability.h>
 #include <linux/sched.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/pidfd.h>
 #include <sys/prctl.h>
@@ -82,11 +83,12 @@
 #include "seccomp.h"
 #include "userns.h"
 
-#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-#define MAX_ARGS     4096
-#define MAX_ENV      4096
-#define MAX_ARG_LEN  (UINT64_C(128) << 10)
-#define COPY_BUFSIZE (64 << 10)
+#define DEFAULT_PATH       "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define MAX_ARGS           4096
+#define MAX_ENV            4096
+#define MAX_ARG_LEN        (UINT64_C(128) << 10)
+#define COPY_BUFSIZE       (64 << 10)
+#define PROGRAM_STACK_SIZE (256 << 10)
 
 struct sandbox_context {
         struct seccomp_program *seccomp;
@@ -332,8 +334,14 @@ _noreturn_ static void init_loop(pid_t program, int status_fd, const sigset_t *s
         }
 }
 
+static int program_entry(void *arg)
+{
+        program_main(arg);
+}
+
 _noreturn_ static void child_main(struct child_args *a)
 {
+        void *stack;
         sigset_t set;
         size_t failed;
         pid_t program;
@@ -387,11 +395,20 @@ _noreturn_ static void child_main(struct child_args *a)
         if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
                 child_fail(a->error_fd, STEP_FORK, errno, -1);
 
-        program = fork();
+        /*
+         * The program starts the way posix_spawn() does: sharing our memory, on a stack of its
+         * own, while we wait for its execve(). No page is copied, and init resumes only once the
+         * program runs (or has failed and reported why).
+         */
+        stack = mmap(NULL, PROGRAM_STACK_SIZE, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+        if (stack == MAP_FAILED)
+                child_fail(a->error_fd, STEP_FORK, errno, -1);
+        program = clone(program_entry, (char *) stack + PROGRAM_STACK_SIZE,
+                        CLONE_VM | CLONE_VFORK | SIGCHLD, a);
         if (program < 0)
                 child_fail(a->error_fd, STEP_FORK, errno, -1);
-        if (program == 0)
-                program_main(a);
+        (void) munmap(stack, PROGRAM_STACK_SIZE);
 
         /* init keeps nothing the program could reach: no fds, no capabilities, not dumpable. */
         if (dup3(a->status_fd, 3, O_CLOEXEC) < 0 && a->status_fd != 3)
@@ -401,9 +418,12 @@ _noreturn_ static void child_main(struct child_args *a)
         (void) close(0);
         (void) close(1);
         (void) close(2);
-        /* CAP_KILL (over the sandbox's own user namespace only) to forward signals. */
-        if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0 || caps_drop_bounding(a->ctx->last_cap) < 0 ||
-            caps_keep_only(CAP_KILL) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+        /*
+         * CAP_KILL (over the sandbox's own user namespace only) to forward signals. The bounding
+         * set only limits what an execve() could gain, and init never executes anything.
+         */
+        if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0 || caps_keep_only(CAP_KILL) < 0 ||
+            prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
                 (void) kill(program, SIGKILL);
                 _exit(125);
         }
@@ -809,15 +829,12 @@ int sandbox_run(struct sandbox_context *ctx, const struct sandbox_config *cfg,
                                         (void) arm_timer(cpu_fd, wait < 2000000 ? 2000000 : wait);
                                 }
                         }
-                        if (p[0].revents) {
-                                /*
-                                 * init is gone, and with it (the kernel waits for them) every
-                                 * process of the namespace: the pipes are at EOF or soon.
-                                 */
+                        /*
+                         * init is gone, and with it (the kernel waits for them) every process of
+                         * the namespace: the pipes are at EOF, or will be once drained.
+                         */
+                        if (p[0].revents)
                                 exited = true;
-                                if (cg)
-                                        (void) cgroup_kill(cg);
-                        }
                 }
                 streams[0].fd = safe_close(streams[0].fd);
                 streams[1].fd = safe_close(streams[1].fd);
