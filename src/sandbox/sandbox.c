@@ -334,14 +334,49 @@ _noreturn_ static void init_loop(pid_t program, int status_fd, const sigset_t *s
         }
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+/* AddressSanitizer cannot follow a switch to a stack it did not allocate: plain fork() there. */
+static pid_t start_program(struct child_args *a)
+{
+        pid_t pid = fork();
+
+        if (pid < 0)
+                return -errno;
+        if (pid == 0)
+                program_main(a);
+        return pid;
+}
+#else
 static int program_entry(void *arg)
 {
         program_main(arg);
 }
 
-_noreturn_ static void child_main(struct child_args *a)
+/*
+ * The program starts the way posix_spawn() does: sharing our memory, on a stack of its own, while
+ * we wait for its execve(). No page is copied, and init resumes only once the program runs (or
+ * has failed and reported why).
+ */
+static pid_t start_program(struct child_args *a)
 {
         void *stack;
+        pid_t pid;
+
+        stack = mmap(NULL, PROGRAM_STACK_SIZE, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+        if (stack == MAP_FAILED)
+                return -errno;
+        pid = clone(program_entry, (char *) stack + PROGRAM_STACK_SIZE,
+                    CLONE_VM | CLONE_VFORK | SIGCHLD, a);
+        if (pid < 0)
+                pid = -errno;
+        (void) munmap(stack, PROGRAM_STACK_SIZE);
+        return pid;
+}
+#endif
+
+_noreturn_ static void child_main(struct child_args *a)
+{
         sigset_t set;
         size_t failed;
         pid_t program;
@@ -395,20 +430,9 @@ _noreturn_ static void child_main(struct child_args *a)
         if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
                 child_fail(a->error_fd, STEP_FORK, errno, -1);
 
-        /*
-         * The program starts the way posix_spawn() does: sharing our memory, on a stack of its
-         * own, while we wait for its execve(). No page is copied, and init resumes only once the
-         * program runs (or has failed and reported why).
-         */
-        stack = mmap(NULL, PROGRAM_STACK_SIZE, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-        if (stack == MAP_FAILED)
-                child_fail(a->error_fd, STEP_FORK, errno, -1);
-        program = clone(program_entry, (char *) stack + PROGRAM_STACK_SIZE,
-                        CLONE_VM | CLONE_VFORK | SIGCHLD, a);
+        program = start_program(a);
         if (program < 0)
-                child_fail(a->error_fd, STEP_FORK, errno, -1);
-        (void) munmap(stack, PROGRAM_STACK_SIZE);
+                child_fail(a->error_fd, STEP_FORK, program, -1);
 
         /* init keeps nothing the program could reach: no fds, no capabilities, not dumpable. */
         if (dup3(a->status_fd, 3, O_CLOEXEC) < 0 && a->status_fd != 3)
