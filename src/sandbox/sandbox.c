@@ -386,7 +386,6 @@ _noreturn_ static void child_main(struct child_args *a)
         /* EOF instead of the byte: the parent died before it could set us up. */
         if (read(a->sync_fd, &c, 1) != 1)
                 _exit(125);
-        (void) close(a->sync_fd);
 
         /* Become the sandbox's root: mapped, so that it can create the files of the new root. */
         if (a->ctx->privileged && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
@@ -405,8 +404,6 @@ _noreturn_ static void child_main(struct child_args *a)
         }
         (void) close(a->parent_pidfd);
 
-        if (unshare(CLONE_NEWCGROUP) < 0)
-                child_fail(a->error_fd, STEP_CGROUPNS, errno, -1);
         if (sethostname(SANDBOX_HOSTNAME, strlen(SANDBOX_HOSTNAME)) < 0 || setdomainname("", 0) < 0)
                 child_fail(a->error_fd, STEP_HOSTNAME, errno, -1);
         r = loopback_up();
@@ -419,6 +416,13 @@ _noreturn_ static void child_main(struct child_args *a)
 
         if (setsid() < 0)
                 child_fail(a->error_fd, STEP_SESSION, errno, -1);
+
+        /* The second byte: we are in our cgroup now (v1 attaches us while we built the root). */
+        if (read(a->sync_fd, &c, 1) != 1)
+                _exit(125);
+        (void) close(a->sync_fd);
+        if (unshare(CLONE_NEWCGROUP) < 0)
+                child_fail(a->error_fd, STEP_CGROUPNS, errno, -1);
 
         if (dup2(a->stdin_fd, 0) < 0 || dup2(a->stdout_fd, 1) < 0 || dup2(a->stderr_fd, 2) < 0)
                 child_fail(a->error_fd, STEP_FDS, errno, -1);
@@ -620,6 +624,22 @@ static void close_pair(int fds[2])
         fds[1] = safe_close(fds[1]);
 }
 
+static int make_cgroup(struct sandbox_context *ctx, const struct sandbox_config *cfg, unsigned slot,
+                       struct cgroup **ret)
+{
+        struct cgroup_limits lim = {
+                .memory = cfg->memory,
+                /* the sandbox's init is one more process than the user asked for */
+                .pids = cfg->pids ? cfg->pids + 1 : 0,
+                .cpu_quota_us = cfg->cpus > 0 ? (uint64_t) ceil(cfg->cpus * 100000) : 0,
+                .cpu_period_us = 100000,
+        };
+        char name[32];
+
+        (void) snprintf(name, sizeof(name), "sbx-%u", slot);
+        return cgroup_create(ctx->cgroups, name, &lim, ret);
+}
+
 static pid_t clone_child(int cgroup_fd, int *ret_pidfd)
 {
         struct clone_args args = {
@@ -684,24 +704,17 @@ int sandbox_run(struct sandbox_context *ctx, const struct sandbox_config *cfg,
                 goto done;
         }
 
-        if (ctx->cgroups) {
-                struct cgroup_limits lim = {
-                        .memory = cfg->memory,
-                        /* the sandbox's init is one more process than the user asked for */
-                        .pids = cfg->pids ? cfg->pids + 1 : 0,
-                        .cpu_quota_us = cfg->cpus > 0 ? (uint64_t) ceil(cfg->cpus * 100000) : 0,
-                        .cpu_period_us = 100000,
-                };
-                char name[32];
-
-                (void) snprintf(name, sizeof(name), "sbx-%u", slot.index);
-                r = cgroup_create(ctx->cgroups, name, &lim, &cg);
+        /*
+         * On v2 the child is born in its cgroup (CLONE_INTO_CGROUP), which must exist first. On v1
+         * it is attached after the clone, so the cgroup is made while the child builds its root.
+         */
+        if (ctx->cgroups && cgroup_root_version(ctx->cgroups) == CGROUP_V2) {
+                r = make_cgroup(ctx, cfg, slot.index, &cg);
                 if (r < 0) {
                         set_error(&rep, SANDBOX_INTERNAL_ERROR, r, "cannot create the cgroup: %m");
                         goto done;
                 }
         }
-
         if ((r = make_pipe(sync_pipe, 0)) < 0 || (r = make_pipe(error_pipe, 0)) < 0 ||
             (r = make_pipe(status_pipe, 0)) < 0 || (r = make_pipe(out_pipe, 0)) < 0 ||
             (r = make_pipe(err_pipe, 0)) < 0) {
@@ -772,7 +785,17 @@ int sandbox_run(struct sandbox_context *ctx, const struct sandbox_config *cfg,
                 set_error(&rep, SANDBOX_INTERNAL_ERROR, r, "cannot write the uid/gid maps: %m");
                 goto kill;
         }
-        if (cg && cgroup_fd(cg) < 0) {
+        r = write_full(sync_pipe[1], "x", 1);
+        if (r < 0) {
+                set_error(&rep, SANDBOX_INTERNAL_ERROR, r, "cannot start the sandbox: %m");
+                goto kill;
+        }
+        if (ctx->cgroups && !cg) {
+                r = make_cgroup(ctx, cfg, slot.index, &cg);
+                if (r < 0) {
+                        set_error(&rep, SANDBOX_INTERNAL_ERROR, r, "cannot create the cgroup: %m");
+                        goto kill;
+                }
                 r = cgroup_attach(cg, pid);
                 if (r < 0) {
                         set_error(&rep, SANDBOX_INTERNAL_ERROR, r,
