@@ -269,6 +269,7 @@ _noreturn_ static void program_main(const struct child_args *a)
         r = apply_rlimits(cfg);
         if (r < 0)
                 child_fail(a->error_fd, STEP_RLIMIT, r, -1);
+
         if (chdir(a->chdir) < 0)
                 child_fail(a->error_fd, STEP_CHDIR, errno, -1);
 
@@ -434,6 +435,9 @@ _noreturn_ static void child_main(struct child_args *a)
         if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
                 child_fail(a->error_fd, STEP_FORK, errno, -1);
 
+        /* Before the program exists: nothing in the sandbox may ever open init's /proc files. */
+        if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+                child_fail(a->error_fd, STEP_FORK, errno, -1);
         program = start_program(a);
         if (program < 0)
                 child_fail(a->error_fd, STEP_FORK, program, -1);
@@ -935,6 +939,11 @@ done:
         if (pid > 0 && rep.error[0] == '\0') {
                 if (st.killed) {
                         rep.status = st.kill_reason;
+                        rep.signal = SIGKILL;
+                } else if (!status_read && rep.oom_killed) {
+                        /* The OOM killer chose init (a program can make itself small): still its
+                         * limit. */
+                        rep.status = SANDBOX_MEMORY_LIMIT;
                         rep.signal = SIGKILL;
                 } else if (!status_read) {
                         set_error(&rep, SANDBOX_INTERNAL_ERROR, EPROTO,

@@ -138,6 +138,8 @@ static const char *const eperm_syscalls[] = {
         "ioperm", "modify_ldt", "sysfs", "uselib", "ustat", "nfsservctl", "_sysctl",
         /* clocks */
         "settimeofday", "clock_settime", "clock_adjtime", "adjtimex",
+        /* the sandbox's own host name is set once, by Warren */
+        "sethostname", "setdomainname",
         /* io_uring bypasses this filter: its operations are not syscalls */
         "io_uring_setup", "io_uring_enter", "io_uring_register"};
 
@@ -491,6 +493,8 @@ static const struct policy_check {
         {"socket", 0, {UINT64_C(0x100000000) | AF_INET, SOCK_STREAM}, RET_ALLOW},
         {"socket", 0, {AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE}, RET_ALLOW},
         {"socket", 0, {AF_NETLINK, SOCK_DGRAM, NETLINK_ROUTE}, RET_ALLOW},
+        {"sethostname", 0, {0}, RET_EPERM},
+        {"setdomainname", 0, {0}, RET_EPERM},
         {"socket", 0, {AF_INET, SOCK_RAW}, RET_EPERM},
         {"socket", 0, {AF_INET6, SOCK_PACKET}, RET_EPERM},
         {"socket", 0, {AF_PACKET, SOCK_RAW}, RET_EPERM},

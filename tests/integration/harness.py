@@ -4,6 +4,7 @@ Each test file is one meson test speaking TAP. Tests call the real `warren` bina
 on real namespaces and cgroups; nothing is mocked.
 """
 
+import atexit
 import json
 import os
 import shutil
@@ -97,6 +98,7 @@ def busybox_rootfs():
         shutil.copy(ESCAPE, os.path.join(d, "bin/escape"))
     with open(os.path.join(d, "etc/passwd"), "w") as f:
         f.write("root:x:0:0::/root:/bin/sh\nsandbox:x:1000:1000::/tmp:/bin/sh\n")
+    atexit.register(shutil.rmtree, d, ignore_errors=True)
     _rootfs = d
     return d
 

@@ -52,7 +52,7 @@ def nothing_left_after_runs():
     before_mounts = mountinfo()
     for args in (["--", "/bin/true"],
                  ["--wall-time", "0.2", "--", "/bin/sleep", "10"],
-                 ["--memory", "16M", "--", "/bin/escape", "alloc", "100"],
+                 ["--memory", "16M", "--", "/bin/escape", "memory", "100"],
                  ["--", "/bin/sh", "-c", "sleep 100 & sleep 100 & exit 0"]):
         warren_run(args)
         check_eq(sandbox_processes(), [], f"processes left by {args}")
