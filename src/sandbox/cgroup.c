@@ -520,7 +520,8 @@ bool cgroup_root_has(const struct cgroup_root *root, enum cgroup_controller c)
 }
 
 /* A group object for `name` in every hierarchy of root, with no group directory opened yet. */
-static int group_new(const struct cgroup_root *root, const char *name, struct cgroup **ret)
+static int group_new(const struct cgroup_root *root, const char *name, unsigned want,
+                     struct cgroup **ret)
 {
         _cleanup_(cgroup_freep) struct cgroup *cg = NULL;
 
@@ -534,11 +535,20 @@ static int group_new(const struct cgroup_root *root, const char *name, struct cg
                 cg->h[i].parent_fd = cg->h[i].fd = -EBADF;
         memcpy(cg->name, name, strlen(name) + 1); /* validated: at most CGROUP_NAME_MAX */
         for (size_t i = 0; i < root->n; i++) {
-                cg->h[i].parent_fd = fcntl(root->h[i].fd, F_DUPFD_CLOEXEC, 3);
-                if (cg->h[i].parent_fd < 0)
+                struct group_dir *h = &cg->h[cg->n];
+
+                if (root->version == CGROUP_V1 && want && !(root->h[i].mask & want))
+                        continue;
+                h->parent_fd = fcntl(root->h[i].fd, F_DUPFD_CLOEXEC, 3);
+                if (h->parent_fd < 0)
                         return -errno;
-                cg->h[i].mask = root->h[i].mask;
+                h->mask = root->h[i].mask;
                 cg->n++;
+        }
+        if (root->version == CGROUP_V1 && want) {
+                cg->mask = 0;
+                for (size_t i = 0; i < cg->n; i++)
+                        cg->mask |= cg->h[i].mask;
         }
         *ret = TAKE_PTR(cg);
         return 0;
@@ -717,6 +727,7 @@ int cgroup_create(struct cgroup_root *root, const char *name, const struct cgrou
 {
         static const struct cgroup_limits none = {0};
         _cleanup_(cgroup_freep) struct cgroup *cg = NULL;
+        unsigned want;
         int r;
 
         if (!root || !ret || !name_is_valid(name))
@@ -728,7 +739,17 @@ int cgroup_create(struct cgroup_root *root, const char *name, const struct cgrou
         if (r < 0)
                 return r;
 
-        r = group_new(root, name, &cg);
+        want = limits->want;
+        if (want) {
+                /* A limit always gets its controller. */
+                if (limits->memory)
+                        want |= CGROUP_WANT(CGROUP_MEMORY);
+                if (limits->pids)
+                        want |= CGROUP_WANT(CGROUP_PIDS);
+                if (limits->cpu_quota_us)
+                        want |= CGROUP_WANT(CGROUP_CPU);
+        }
+        r = group_new(root, name, want, &cg);
         if (r < 0)
                 return r;
         r = group_open_existing(cg);
@@ -1396,7 +1417,7 @@ int cgroup_sweep(struct cgroup_root *root, bool (*is_stale)(const char *name, vo
 
                 if (!is_stale(names.v[i], userdata))
                         continue;
-                r = group_new(root, names.v[i], &cg);
+                r = group_new(root, names.v[i], 0, &cg);
                 if (r >= 0)
                         r = group_open_existing(cg);
                 if (r >= 0)

@@ -35,11 +35,19 @@ enum cgroup_controller {
         _CGROUP_CONTROLLER_MAX,
 };
 
+#define CGROUP_WANT(c) (1u << (c))
+
 struct cgroup_limits {
         uint64_t memory;        /* bytes, 0 = unlimited; swap is limited to 0 where possible */
         uint64_t pids;          /* 0 = unlimited */
         uint64_t cpu_quota_us;  /* 0 = unlimited; with cpu_period_us: --cpus N = N * period */
         uint64_t cpu_period_us; /* 0 = the default 100000 */
+        /*
+         * v1: the controllers the group is needed in, as CGROUP_WANT() bits; the group is made
+         * only in the hierarchies that serve one of them (each costs a mkdir, an attach and an
+         * rmdir). 0: every hierarchy. v2 has one hierarchy and ignores it.
+         */
+        unsigned want;
 };
 
 struct cgroup_stats {

@@ -637,6 +637,11 @@ static int make_cgroup(struct sandbox_context *ctx, const struct sandbox_config 
                 .pids = cfg->pids ? cfg->pids + 1 : 0,
                 .cpu_quota_us = cfg->cpus > 0 ? (uint64_t) ceil(cfg->cpus * 100000) : 0,
                 .cpu_period_us = 100000,
+                /*
+                 * v1: memory and cpuacct for the accounting, pids and cpu only for their limits.
+                 * No freezer: killing init takes the whole PID namespace down at once.
+                 */
+                .want = CGROUP_WANT(CGROUP_MEMORY) | CGROUP_WANT(CGROUP_CPUACCT),
         };
         char name[32];
 

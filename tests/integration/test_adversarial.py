@@ -122,11 +122,13 @@ def run_tracked(opts, program, timeout=30, **kw):
 
 
 def proc_uids(pid):
+    """The uids of a live process; none for a zombie (it holds nothing but its exit status, and
+    one orphaned by an earlier, killed warren waits for the host's init to reap it)."""
     with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("Uid:"):
-                return {int(x) for x in line.split()[1:]}
-    return set()
+        status = dict(line.split(":", 1) for line in f if ":" in line)
+    if status.get("State", "").split()[:1] in (["Z"], ["X"]):
+        return set()
+    return {int(x) for x in status.get("Uid", "").split()}
 
 
 def proc_start_ticks(pid):
