@@ -351,10 +351,9 @@ struct mount_plan *mount_plan_free(struct mount_plan *plan)
 static int open_below(int rootfd, const char *dst, char kind, unsigned mode, int *ret)
 {
         char buf[PATH_MAX];
-        _cleanup_close_ int dirfd = -EBADF;
+        _cleanup_close_ int owned = -EBADF;
+        int dirfd = rootfd, fd;
         char *p, *slash;
-        int fd;
-
         size_t len = strlen(dst);
 
         if (len >= sizeof(buf))
@@ -363,9 +362,6 @@ static int open_below(int rootfd, const char *dst, char kind, unsigned mode, int
         p = buf;
         while (*p == '/')
                 p++;
-        dirfd = fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
-        if (dirfd < 0)
-                return -errno;
         while ((slash = strchr(p, '/'))) {
                 *slash = '\0';
                 if (mkdirat(dirfd, p, 0755) < 0 && errno != EEXIST)
@@ -373,8 +369,8 @@ static int open_below(int rootfd, const char *dst, char kind, unsigned mode, int
                 fd = openat(dirfd, p, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 if (fd < 0)
                         return -errno;
-                (void) close(dirfd);
-                dirfd = fd;
+                (void) safe_close(owned);
+                dirfd = owned = fd;
                 p = slash + 1;
         }
         if (kind == 'd') {
@@ -382,11 +378,10 @@ static int open_below(int rootfd, const char *dst, char kind, unsigned mode, int
                         return -errno;
                 fd = openat(dirfd, p, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         } else {
-                fd = openat(dirfd, p, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, mode);
-                if (fd >= 0) {
-                        (void) close(fd);
-                        fd = openat(dirfd, p, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-                }
+                /* mknodat() makes the empty file in one call, without an fd to close. */
+                if (mknodat(dirfd, p, S_IFREG | mode, 0) < 0 && errno != EEXIST)
+                        return -errno;
+                fd = openat(dirfd, p, O_PATH | O_NOFOLLOW | O_CLOEXEC);
         }
         if (fd < 0)
                 return -errno;
@@ -426,37 +421,31 @@ static int clone_tree(int dirfd, const char *src, uint64_t attr_set, int *ret)
         return 0;
 }
 
-static int make_tmpfs(uint64_t size, uint64_t inodes, unsigned mode, bool sandbox_owned,
-                      uint64_t attrs, int *ret)
+/*
+ * mount(2) onto an fd resolved with O_NOFOLLOW, through its /proc/self/fd link: one system call
+ * where the new mount API needs six for a tmpfs, and no path is looked up twice. Runs before the
+ * pivot, while the host's /proc still answers for /proc/self.
+ */
+static int mount_on_fd(const char *source, int target, const char *fstype, unsigned long flags,
+                       const char *data)
 {
-        _cleanup_close_ int fs = -EBADF;
-        char buf[32];
-        int fd;
+        char path[32];
 
-        fs = fsopen("tmpfs", FSOPEN_CLOEXEC);
-        if (fs < 0)
+        (void) snprintf(path, sizeof(path), "/proc/self/fd/%d", target);
+        if (mount(source, path, fstype, flags, data) < 0)
                 return -errno;
-        (void) snprintf(buf, sizeof(buf), "%llu", (unsigned long long) size);
-        if (fsconfig(fs, FSCONFIG_SET_STRING, "size", buf, 0) < 0)
-                return -errno;
-        (void) snprintf(buf, sizeof(buf), "%llu", (unsigned long long) inodes);
-        if (fsconfig(fs, FSCONFIG_SET_STRING, "nr_inodes", buf, 0) < 0)
-                return -errno;
-        (void) snprintf(buf, sizeof(buf), "%o", mode);
-        if (fsconfig(fs, FSCONFIG_SET_STRING, "mode", buf, 0) < 0)
-                return -errno;
-        if (sandbox_owned) {
-                if (fsconfig(fs, FSCONFIG_SET_STRING, "uid", "1000", 0) < 0 ||
-                    fsconfig(fs, FSCONFIG_SET_STRING, "gid", "1000", 0) < 0)
-                        return -errno;
-        }
-        if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
-                return -errno;
-        fd = fsmount(fs, FSMOUNT_CLOEXEC, (unsigned) attrs);
-        if (fd < 0)
-                return -errno;
-        *ret = fd;
         return 0;
+}
+
+static int mount_tmpfs(int target, uint64_t size, uint64_t inodes, unsigned mode,
+                       bool sandbox_owned, unsigned long flags)
+{
+        char data[128];
+
+        (void) snprintf(data, sizeof(data), "size=%llu,nr_inodes=%llu,mode=%o%s",
+                        (unsigned long long) size, (unsigned long long) inodes, mode,
+                        sandbox_owned ? ",uid=1000,gid=1000" : "");
+        return mount_on_fd("tmpfs", target, "tmpfs", flags, data);
 }
 
 static uint64_t tmpfs_inodes(uint64_t size)
@@ -481,19 +470,17 @@ static int setattr_ro(int mntfd)
 
 static int setup_proc(int rootfd, const char *dst)
 {
-        _cleanup_close_ int fs = -EBADF, mnt = -EBADF;
+        _cleanup_close_ int mp = -EBADF, mnt = -EBADF;
         int r;
 
-        fs = fsopen("proc", FSOPEN_CLOEXEC);
-        if (fs < 0)
-                return -errno;
-        if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
-                return -errno;
-        mnt = fsmount(fs, FSMOUNT_CLOEXEC,
-                      MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
-        if (mnt < 0)
-                return -errno;
-        r = attach(mnt, rootfd, dst, 'd');
+        r = open_below(rootfd, dst, 'd', 0555, &mp);
+        if (r < 0)
+                return r;
+        /* The PID namespace's own proc: we are its init. */
+        r = mount_on_fd("proc", mp, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+        if (r < 0)
+                return r;
+        r = open_below(rootfd, dst, 'd', 0555, &mnt);
         if (r < 0)
                 return r;
 
@@ -544,29 +531,26 @@ static int setup_proc(int rootfd, const char *dst)
                                 continue;
                         return -errno;
                 }
-                r = make_tmpfs(4096, 16, 0555, false,
-                               MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
-                                       MOUNT_ATTR_NOEXEC,
-                               &tree);
+                r = mount_tmpfs(target, 4096, 16, 0555, false,
+                                MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
                 if (r < 0)
                         return r;
-                if (move_mount(tree, "", target, "",
-                               MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
-                        return -errno;
         }
         return 0;
 }
 
 static int setup_dev(int rootfd, const char *dst)
 {
-        _cleanup_close_ int mnt = -EBADF, shm = -EBADF;
+        _cleanup_close_ int target = -EBADF, mnt = -EBADF, shm = -EBADF;
         int r;
 
-        r = make_tmpfs(DEV_TMPFS_SIZE, 64, 0755, false, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC,
-                       &mnt);
+        r = open_below(rootfd, dst, 'd', 0755, &target);
         if (r < 0)
                 return r;
-        r = attach(mnt, rootfd, dst, 'd');
+        r = mount_tmpfs(target, DEV_TMPFS_SIZE, 64, 0755, false, MS_NOSUID | MS_NOEXEC);
+        if (r < 0)
+                return r;
+        r = open_below(rootfd, dst, 'd', 0755, &mnt);
         if (r < 0)
                 return r;
 
@@ -586,11 +570,11 @@ static int setup_dev(int rootfd, const char *dst)
                 if (symlinkat(dev_links[i].target, mnt, dev_links[i].name) < 0)
                         return -errno;
 
-        r = make_tmpfs(SHM_TMPFS_SIZE, tmpfs_inodes(SHM_TMPFS_SIZE), 01777, false,
-                       MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, &shm);
+        r = open_below(mnt, "shm", 'd', 01777, &shm);
         if (r < 0)
                 return r;
-        r = attach(shm, mnt, "shm", 'd');
+        r = mount_tmpfs(shm, SHM_TMPFS_SIZE, tmpfs_inodes(SHM_TMPFS_SIZE), 01777, false,
+                        MS_NOSUID | MS_NODEV | MS_NOEXEC);
         if (r < 0)
                 return r;
         return setattr_ro(mnt);
@@ -651,11 +635,11 @@ static int apply_op(struct mount_op *op, int rootfd)
         case MOUNT_OP_BIND:
                 return attach(op->fd, rootfd, op->dst, op->src_is_dir ? 'd' : 'f');
         case MOUNT_OP_TMPFS:
-                r = make_tmpfs(op->size, tmpfs_inodes(op->size), op->mode, op->sandbox_owned,
-                               MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, &fd);
+                r = open_below(rootfd, op->dst, 'd', 0755, &fd);
                 if (r < 0)
                         return r;
-                return attach(fd, rootfd, op->dst, 'd');
+                return mount_tmpfs(fd, op->size, tmpfs_inodes(op->size), op->mode,
+                                   op->sandbox_owned, MS_NOSUID | MS_NODEV);
         case MOUNT_OP_PROC:
                 return setup_proc(rootfd, op->dst);
         case MOUNT_OP_DEV:
@@ -694,17 +678,19 @@ int mount_plan_apply(struct mount_plan *plan, size_t *ret_failed)
                 }
         }
 
-        r = make_tmpfs(ROOT_TMPFS_SIZE, 4096, 0755, false, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
-                       &root);
-        if (r < 0)
-                return r;
         r = -ENOENT;
         for (size_t i = 0; i < ELEMENTSOF(staging_dirs); i++) {
-                if (move_mount(root, "", AT_FDCWD, staging_dirs[i], MOVE_MOUNT_F_EMPTY_PATH) == 0) {
-                        r = 0;
-                        break;
+                char data[64];
+
+                (void) snprintf(data, sizeof(data), "size=%llu,nr_inodes=4096,mode=755",
+                                (unsigned long long) ROOT_TMPFS_SIZE);
+                if (mount("tmpfs", staging_dirs[i], "tmpfs", MS_NOSUID | MS_NODEV, data) < 0) {
+                        r = -errno;
+                        continue;
                 }
-                r = -errno;
+                root = open(staging_dirs[i], O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                r = root < 0 ? -errno : 0;
+                break;
         }
         if (r < 0)
                 return r;
