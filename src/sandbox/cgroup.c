@@ -112,11 +112,23 @@ struct cgroup {
 DEFINE_FREE_FUNC(struct cgroup_root *, cgroup_root_free);
 DEFINE_FREE_FUNC(struct cgroup *, cgroup_free);
 
-/* Private rather than cleanup.h's closedirp, which is being added to the tree concurrently. */
-static void cgroup_closedirp(DIR **d)
+/* A DIR stream of its own over the directory at fd (fd itself stays open and unmoved). */
+static int opendir_at(int fd, DIR **ret)
 {
-        if (*d)
-                (void) closedir(*d);
+        DIR *d;
+        int dfd;
+
+        dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return -errno;
+        d = fdopendir(dfd);
+        if (!d) {
+                int r = -errno;
+                (void) close(dfd);
+                return r;
+        }
+        *ret = d;
+        return 0;
 }
 
 static uint64_t min_u64(uint64_t a, uint64_t b)
@@ -416,24 +428,17 @@ static int root_add_v1(struct cgroup_root *root, int cfd, unsigned mask)
 
 static int root_open_v1(struct cgroup_root *root, int mfd)
 {
-        _cleanup_(cgroup_closedirp) DIR *d = NULL;
-        int dfd;
+        _cleanup_(closedirp) DIR *d = NULL;
+        int r;
 
-        dfd = openat(mfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0)
-                return -errno;
-        d = fdopendir(dfd);
-        if (!d) {
-                int r = -errno;
-                (void) close(dfd);
+        r = opendir_at(mfd, &d);
+        if (r < 0)
                 return r;
-        }
 
         for (;;) {
                 _cleanup_close_ int cfd = -EBADF;
                 struct dirent *de;
                 unsigned mask;
-                int r;
 
                 errno = 0;
                 de = readdir(d);
@@ -1346,22 +1351,15 @@ static int cmp_name(const void *a, const void *b)
 /* Adds the names of the child groups of one warren/ directory. */
 static int collect_children(int fd, struct name_list *l)
 {
-        _cleanup_(cgroup_closedirp) DIR *d = NULL;
-        int dfd;
+        _cleanup_(closedirp) DIR *d = NULL;
+        int r;
 
-        dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0)
-                return -errno;
-        d = fdopendir(dfd);
-        if (!d) {
-                int r = -errno;
-                (void) close(dfd);
+        r = opendir_at(fd, &d);
+        if (r < 0)
                 return r;
-        }
         for (;;) {
                 struct dirent *de;
                 struct stat st;
-                int r;
 
                 errno = 0;
                 de = readdir(d);
@@ -1373,7 +1371,7 @@ static int collect_children(int fd, struct name_list *l)
                 if (de->d_type != DT_DIR) {
                         if (de->d_type != DT_UNKNOWN)
                                 continue;
-                        if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+                        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
                             !S_ISDIR(st.st_mode))
                                 continue;
                 }
