@@ -376,6 +376,31 @@ static pid_t start_program(struct child_args *a)
 }
 #endif
 
+/*
+ * init is a copy of its parent, whose command line and environment are the caller's. Its
+ * /proc/1/environ is closed to the sandbox (init is not dumpable), but /proc/1/cmdline is open
+ * to anyone: zero the whole argument and environment area (arg_start..env_end of
+ * /proc/self/stat). Done once the program runs: its argv and envp pointed into that area.
+ */
+static void scrub_arguments(void)
+{
+        _cleanup_free_ char *stat = NULL;
+        unsigned long long v[4];
+        const char *p;
+
+        if (read_file_at(AT_FDCWD, "/proc/self/stat", 4096, &stat) < 0)
+                return;
+        /* Fields 48-51; the command name (field 2) may hold spaces and parentheses. */
+        p = strrchr(stat, ')');
+        for (int field = 2; p && field < 48; field++)
+                p = strchr(p + 1, ' ');
+        if (!p || sscanf(p, " %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3]) != 4)
+                return;
+        if (v[0] == 0 || v[3] <= v[0] || v[3] - v[0] > (UINT64_C(1) << 30))
+                return;
+        explicit_bzero((void *) (uintptr_t) v[0], (size_t) (v[3] - v[0]));
+}
+
 _noreturn_ static void child_main(struct child_args *a)
 {
         sigset_t set;
@@ -441,6 +466,8 @@ _noreturn_ static void child_main(struct child_args *a)
         program = start_program(a);
         if (program < 0)
                 child_fail(a->error_fd, STEP_FORK, program, -1);
+
+        scrub_arguments();
 
         /* init keeps nothing the program could reach: no fds, no capabilities, not dumpable. */
         if (dup3(a->status_fd, 3, O_CLOEXEC) < 0 && a->status_fd != 3)

@@ -98,6 +98,19 @@ def identity_hostname_and_namespaces():
 
 
 @test
+def init_reveals_nothing_of_the_caller():
+    env = dict(os.environ, CALLER_SECRET="do-not-leak")
+    r = warren_run(["--env", "X=visible-arg", "--", "/bin/sh", "-c",
+                    "tr -d '\\000' < /proc/1/cmdline | wc -c; cat /proc/1/environ; "
+                    "readlink /proc/1/exe; echo end"], env=env)
+    lines = r.stdout.splitlines()
+    check_eq(lines[0].strip(), "0", "bytes other than NUL in init's /proc/1/cmdline")
+    check_eq(lines[1:], ["end"], "init's environ and exe are unreadable")
+    check("Permission denied" in r.stderr, r.stderr)
+    check("do-not-leak" not in r.stdout + r.stderr, "the caller's environment leaked")
+
+
+@test
 def root_is_read_only_and_tmp_is_writable():
     r = warren_run(["--", "/bin/sh", "-c",
                     "touch /x 2>&1; touch /bin/x 2>&1; echo data > /tmp/f && cat /tmp/f; pwd"])
