@@ -103,6 +103,7 @@ struct sandbox_context {
 
 /* The running sandbox's init, for sandbox_forward_signal() from a signal handler. */
 static volatile sig_atomic_t current_pidfd = -1;
+static volatile sig_atomic_t cancelled;
 
 enum child_step {
         STEP_SYNC,
@@ -804,6 +805,7 @@ int sandbox_run(struct sandbox_context *ctx, const struct sandbox_config *cfg,
                 (void) close(err_pipe[0]);
                 child_main(&args);
         }
+        cancelled = 0;
         current_pidfd = pidfd;
 
         sync_pipe[0] = safe_close(sync_pipe[0]);
@@ -972,6 +974,9 @@ done:
                 if (st.killed) {
                         rep.status = st.kill_reason;
                         rep.signal = SIGKILL;
+                } else if (!status_read && cancelled) {
+                        rep.status = SANDBOX_SIGNALED;
+                        rep.signal = SIGKILL;
                 } else if (!status_read && rep.oom_killed) {
                         /* The OOM killer chose init (a program can make itself small): still its
                          * limit. */
@@ -1005,6 +1010,16 @@ done:
         mount_plan_free(plan);
         *ret_report = rep;
         return 0;
+}
+
+void sandbox_cancel(void)
+{
+        int fd = current_pidfd;
+
+        if (fd >= 0) {
+                cancelled = 1;
+                (void) pidfd_send_signal(fd, SIGKILL, NULL, 0);
+        }
 }
 
 void sandbox_forward_signal(int sig)

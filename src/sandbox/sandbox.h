@@ -97,3 +97,9 @@ int sandbox_run(struct sandbox_context *ctx, const struct sandbox_config *cfg,
 
 /* Forwards sig to the program of the sandbox currently running in this process, if any. */
 void sandbox_forward_signal(int sig);
+
+/*
+ * Kills the sandbox currently running in this process, if any: its report says signaled, by
+ * SIGKILL. Async-signal-safe (for a cancel that arrives as a signal).
+ */
+void sandbox_cancel(void);
