@@ -95,6 +95,7 @@ int parse_size(const char *s, uint64_t max, uint64_t *ret)
 int parse_seconds(const char *s, double max_s, uint64_t *ret_ns)
 {
         char *end = NULL;
+        uint64_t ns;
         double v;
 
         if (!s || *s == '\0' || !((*s >= '0' && *s <= '9') || *s == '.'))
@@ -105,9 +106,10 @@ int parse_seconds(const char *s, double max_s, uint64_t *ret_ns)
                 return -EINVAL;
         if (v <= 0 || v > max_s)
                 return -ERANGE;
-        *ret_ns = (uint64_t) llround(v * 1e9);
-        if (*ret_ns == 0)
+        ns = (uint64_t) llround(v * 1e9);
+        if (ns == 0)
                 return -ERANGE;
+        *ret_ns = ns;
         return 0;
 }
 

@@ -1288,7 +1288,7 @@ int cgroup_kill(const struct cgroup *cg)
 
 int cgroup_destroy(struct cgroup *cg)
 {
-        _cleanup_(cgroup_freep) struct cgroup *owned = cg;
+        _cleanup_(cgroup_freep) _unused_ struct cgroup *owned = cg;
         int r, k;
 
         if (!cg)

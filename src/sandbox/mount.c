@@ -522,7 +522,7 @@ static int setup_proc(int rootfd, const char *dst)
                         return -errno;
         }
         for (size_t i = 0; i < ELEMENTSOF(proc_masked_dirs); i++) {
-                _cleanup_close_ int tree = -EBADF, target = -EBADF;
+                _cleanup_close_ int target = -EBADF;
 
                 target = openat(mnt, proc_masked_dirs[i],
                                 O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);

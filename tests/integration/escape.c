@@ -81,7 +81,7 @@ enum verdict {
         VERDICT_ERROR = 2,
 };
 
-static int say(const char *word, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static int say(const char *word, const char *fmt, va_list ap)
 {
         char line[512];
 

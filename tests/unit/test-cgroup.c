@@ -1428,8 +1428,9 @@ static void burn_cpu(uint64_t ns)
                         sink += (uint64_t) i;
                 (void) clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
                 if ((uint64_t) ts.tv_sec * 1000000000 + (uint64_t) ts.tv_nsec >= ns)
-                        return;
+                        break;
         }
+        (void) sink;
 }
 
 /* The child: waits for "go", burns CPU, forks grandchildren, says "done", sleeps. */

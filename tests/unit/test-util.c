@@ -78,6 +78,10 @@ static void test_parse_seconds(void **state)
         assert_int_equal(parse_seconds("inf", 10, &ns), -EINVAL);
         assert_int_equal(parse_seconds("1s", 10, &ns), -EINVAL);
         assert_int_equal(parse_seconds("", 10, &ns), -EINVAL);
+        /* written only on success (a too-small value once left 0 behind) */
+        ns = 42;
+        assert_int_equal(parse_seconds("1e-12", 10, &ns), -ERANGE);
+        assert_int_equal(ns, 42);
 }
 
 static void test_file_helpers(void **state)
