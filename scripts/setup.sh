@@ -5,7 +5,7 @@ set -eu
 
 PACKAGES="
 gcc libc6-dev make pkg-config meson ninja-build
-libseccomp-dev libjansson-dev libcmocka-dev
+libseccomp-dev libjansson-dev libcmocka-dev libsqlite3-dev libsodium-dev
 busybox-static python3 iproute2 procps util-linux
 clang-format bubblewrap
 "

@@ -1,0 +1,1921 @@
+/* SPDX-License-Identifier: MIT */
+#include "store.h"
+
+/*
+ * Theory of operation.
+ *
+ * One SQLite file holds everything; each thread of the node opens its own connection (struct
+ * store). The connection is opened SQLITE_OPEN_NOMUTEX ("multi-thread" mode): SQLite keeps its
+ * global locks, but drops the per-connection mutex that would only guard against sharing a
+ * connection between threads, which we never do. SQLite's unix VFS opens the database, the WAL and
+ * the shared-memory file with O_CLOEXEC (robust_open() adds it whenever the libc defines it; the
+ * unit test checks every fd of the directory), so no sandbox or child inherits them.
+ *
+ * WAL mode lets readers run beside one writer. Writers serialise on the WAL write lock; SQLite's
+ * busy handler retries for up to STORE_BUSY_TIMEOUT_MS. A transaction that reads and then writes
+ * must take the write lock first (BEGIN IMMEDIATE, or be a single UPDATE/INSERT/DELETE, which
+ * takes it when the statement starts): a deferred transaction whose snapshot is overtaken by
+ * another writer would fail with SQLITE_BUSY_SNAPSHOT, which no waiting can cure.
+ *
+ * synchronous=FULL in WAL mode: every commit fdatasync()s the WAL before it returns, so a job
+ * is durable when store_job_insert() returns; checkpoints (every ~1000 pages, in the committing
+ * connection) additionally sync the database file.
+ *
+ * Statements are prepared per call, bound with parameters only, and finalized before the function
+ * returns (by a cleanup attribute), so no statement keeps a read transaction, and with it an old
+ * snapshot, open between calls. The only SQL assembled at run time is the job list query, from
+ * constant fragments chosen by which filters are set.
+ *
+ * The schema is versioned with PRAGMA user_version. migrations[i] brings a file from version i to
+ * i + 1; store_open() applies the missing ones in one IMMEDIATE transaction (re-reading the
+ * version under the lock, as two connections may open a new file at once). Version 2 is one more
+ * entry in the array.
+ */
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sys/random.h>
+#include <sys/stat.h>
+
+#include "common/cleanup.h"
+#include "common/log.h"
+#include "common/util.h"
+
+struct store {
+        sqlite3 *db;
+};
+
+/* ---- schema ---- */
+
+/*
+ * STRICT tables enforce column types. Ids that others refer to use AUTOINCREMENT so that they are
+ * never reused. Jobs have a sequence number (rowid) for FIFO order, and a random public id.
+ */
+static const char *const migrations[] = {
+        /* 0 → 1 */
+        "CREATE TABLE users ("
+        "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        "  name TEXT NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 64),"
+        "  password_hash TEXT,"
+        "  rights INTEGER NOT NULL,"
+        "  state TEXT NOT NULL CHECK (state IN ('active', 'pending', 'disabled')),"
+        "  owner_id INTEGER NOT NULL,"
+        "  group_id INTEGER NOT NULL,"
+        "  mode INTEGER NOT NULL CHECK (mode BETWEEN 0 AND 511),"
+        "  created_at INTEGER NOT NULL"
+        ") STRICT;"
+        "CREATE TABLE groups ("
+        "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        "  name TEXT NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 64),"
+        "  owner_id INTEGER NOT NULL,"
+        "  group_id INTEGER NOT NULL,"
+        "  mode INTEGER NOT NULL CHECK (mode BETWEEN 0 AND 511),"
+        "  created_at INTEGER NOT NULL"
+        ") STRICT;"
+        "CREATE TABLE memberships ("
+        "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+        "  group_id INTEGER NOT NULL REFERENCES groups(id) ON DELETE CASCADE,"
+        "  PRIMARY KEY (user_id, group_id)"
+        ") STRICT, WITHOUT ROWID;"
+        "CREATE INDEX memberships_group ON memberships(group_id);"
+        "CREATE TABLE sessions ("
+        "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+        "  token_hash BLOB NOT NULL UNIQUE CHECK (length(token_hash) = 32),"
+        "  created_at INTEGER NOT NULL,"
+        "  expires_at INTEGER NOT NULL,"
+        "  revoked INTEGER NOT NULL DEFAULT 0 CHECK (revoked IN (0, 1))"
+        ") STRICT;"
+        "CREATE INDEX sessions_user ON sessions(user_id);"
+        "CREATE TABLE apps ("
+        "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        "  name TEXT NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 64),"
+        "  description TEXT NOT NULL,"
+        "  spec TEXT NOT NULL,"
+        "  owner_id INTEGER NOT NULL,"
+        "  group_id INTEGER NOT NULL,"
+        "  mode INTEGER NOT NULL CHECK (mode BETWEEN 0 AND 511),"
+        "  created_at INTEGER NOT NULL,"
+        "  updated_at INTEGER NOT NULL"
+        ") STRICT;"
+        "CREATE TABLE jobs ("
+        "  seq INTEGER PRIMARY KEY,"
+        "  id TEXT NOT NULL UNIQUE CHECK (length(id) = 32),"
+        "  app_id INTEGER REFERENCES apps(id) ON DELETE SET NULL,"
+        "  owner_id INTEGER NOT NULL,"
+        "  group_id INTEGER NOT NULL,"
+        "  mode INTEGER NOT NULL CHECK (mode BETWEEN 0 AND 511),"
+        "  state TEXT NOT NULL"
+        "    CHECK (state IN ('queued', 'running', 'finished', 'cancelled', 'failed')),"
+        "  priority INTEGER NOT NULL,"
+        "  attempts INTEGER NOT NULL DEFAULT 0,"
+        "  spec TEXT NOT NULL,"
+        "  result TEXT,"
+        "  error TEXT,"
+        "  created_at INTEGER NOT NULL,"
+        "  started_at INTEGER,"
+        "  finished_at INTEGER"
+        ") STRICT;"
+        /* claim_next: the best queued job is the first entry of this index */
+        "CREATE INDEX jobs_queue ON jobs(priority DESC, seq) WHERE state = 'queued';"
+        /* counts, requeue_running, lists filtered by state */
+        "CREATE INDEX jobs_state ON jobs(state, created_at, id);"
+        "CREATE INDEX jobs_owner ON jobs(owner_id, created_at, id);"
+        "CREATE INDEX jobs_created ON jobs(created_at, id);"
+        /* ON DELETE SET NULL of an app */
+        "CREATE INDEX jobs_app ON jobs(app_id);",
+};
+
+/* ---- errors ---- */
+
+/* The one place where SQLite's result codes become errno values. */
+static int sqlite_errno(sqlite3 *db, int rc)
+{
+        int r;
+
+        switch (rc) {
+        case SQLITE_CONSTRAINT_UNIQUE:
+        case SQLITE_CONSTRAINT_PRIMARYKEY:
+                r = -EEXIST;
+                break;
+        case SQLITE_CONSTRAINT_FOREIGNKEY: /* we only ever violate one by referring to nothing */
+                r = -ENOENT;
+                break;
+        case SQLITE_IOERR_NOMEM:
+                r = -ENOMEM;
+                break;
+        default:
+                switch (rc & 0xff) {
+                case SQLITE_CONSTRAINT: /* CHECK, NOT NULL: input we should have refused */
+                case SQLITE_MISUSE:
+                case SQLITE_RANGE:
+                        r = -EINVAL;
+                        break;
+                case SQLITE_NOTFOUND:
+                        r = -ENOENT;
+                        break;
+                case SQLITE_BUSY:
+                case SQLITE_LOCKED:
+                        r = -EBUSY;
+                        break;
+                case SQLITE_FULL:
+                        r = -ENOSPC;
+                        break;
+                case SQLITE_NOMEM:
+                        r = -ENOMEM;
+                        break;
+                case SQLITE_CORRUPT:
+                case SQLITE_NOTADB:
+                        r = -EBADMSG;
+                        break;
+                case SQLITE_READONLY:
+                        r = -EROFS;
+                        break;
+                case SQLITE_TOOBIG:
+                        r = -E2BIG;
+                        break;
+                case SQLITE_PERM:
+                case SQLITE_AUTH:
+                        r = -EPERM;
+                        break;
+                case SQLITE_INTERRUPT:
+                        r = -EINTR;
+                        break;
+                case SQLITE_CANTOPEN: {
+                        int e = db ? sqlite3_system_errno(db) : 0;
+                        r = e > 0 ? -e : -EIO;
+                        break;
+                }
+                default:
+                        r = -EIO;
+                        break;
+                }
+        }
+        log_debug("store: %s (%d): %s", sqlite3_errstr(rc), rc,
+                  db ? sqlite3_errmsg(db) : "no connection");
+        return r;
+}
+
+/* ---- statement helpers ---- */
+
+static void finalizep(sqlite3_stmt **st)
+{
+        if (*st)
+                (void) sqlite3_finalize(*st);
+}
+
+#define _cleanup_stmt_ _cleanup_(finalizep)
+
+static int prepare(struct store *s, const char *sql, sqlite3_stmt **ret)
+{
+        sqlite3_stmt *st = NULL;
+        int rc;
+
+        rc = sqlite3_prepare_v3(s->db, sql, -1, 0, &st, NULL);
+        if (rc != SQLITE_OK)
+                return sqlite_errno(s->db, rc);
+        assert(st); /* our SQL is never empty */
+        *ret = st;
+        return 0;
+}
+
+/*
+ * Binds parameters 1.. in order, by type letter: 'l' int64_t, 'i' int, 't' const char * (NULL
+ * binds NULL; the text must outlive the statement's use), 'b' const void * + int (a blob).
+ */
+static int bind(struct store *s, sqlite3_stmt *st, const char *types, ...)
+{
+        va_list ap;
+        int rc = SQLITE_OK;
+
+        /* a mismatch would read arguments that were never passed */
+        assert(strlen(types) == (size_t) sqlite3_bind_parameter_count(st));
+        va_start(ap, types);
+        for (int i = 0; types[i] && rc == SQLITE_OK; i++) {
+                int idx = i + 1;
+
+                switch (types[i]) {
+                case 'l':
+                        rc = sqlite3_bind_int64(st, idx, va_arg(ap, int64_t));
+                        break;
+                case 'i':
+                        rc = sqlite3_bind_int(st, idx, va_arg(ap, int));
+                        break;
+                case 't': {
+                        const char *t = va_arg(ap, const char *);
+                        rc = t ? sqlite3_bind_text(st, idx, t, -1, SQLITE_STATIC)
+                               : sqlite3_bind_null(st, idx);
+                        break;
+                }
+                case 'b': {
+                        const void *p = va_arg(ap, const void *);
+                        int n = va_arg(ap, int);
+                        rc = sqlite3_bind_blob(st, idx, p, n, SQLITE_STATIC);
+                        break;
+                }
+                default:
+                        assert(!"unknown bind type");
+                        rc = SQLITE_MISUSE;
+                }
+        }
+        va_end(ap);
+        return rc == SQLITE_OK ? 0 : sqlite_errno(s->db, rc);
+}
+
+/* Returns 1 for a row, 0 when done. */
+static int step(struct store *s, sqlite3_stmt *st)
+{
+        int rc = sqlite3_step(st);
+
+        if (rc == SQLITE_ROW)
+                return 1;
+        if (rc == SQLITE_DONE)
+                return 0;
+        return sqlite_errno(s->db, rc);
+}
+
+/* Steps a statement that returns no row (or whose rows we do not want) to its end. */
+static int step_done(struct store *s, sqlite3_stmt *st)
+{
+        int r;
+
+        while ((r = step(s, st)) > 0)
+                ;
+        return r;
+}
+
+static int exec(struct store *s, const char *sql)
+{
+        int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+
+        return rc == SQLITE_OK ? 0 : sqlite_errno(s->db, rc);
+}
+
+/* A copy of a text column; NULL for SQL NULL. */
+static int column_strdup(sqlite3_stmt *st, int col, char **ret)
+{
+        const unsigned char *t;
+        char *copy;
+        int n;
+
+        if (sqlite3_column_type(st, col) == SQLITE_NULL) {
+                *ret = NULL;
+                return 0;
+        }
+        t = sqlite3_column_text(st, col);
+        if (!t)
+                return -ENOMEM;
+        n = sqlite3_column_bytes(st, col);
+        copy = malloc((size_t) n + 1);
+        if (!copy)
+                return -ENOMEM;
+        memcpy(copy, t, (size_t) n);
+        copy[n] = '\0';
+        *ret = copy;
+        return 0;
+}
+
+/* ---- transactions ---- */
+
+/*
+ * Multi-statement operations:
+ *         _cleanup_(tx_rollbackp) struct store *tx = NULL;
+ *         r = tx_begin(s, &tx);          takes the write lock now (BEGIN IMMEDIATE)
+ *         ...
+ *         return tx_commit(&tx);         on any earlier return, the cleanup rolls back
+ */
+static int tx_begin(struct store *s, struct store **ret_tx)
+{
+        int r = exec(s, "BEGIN IMMEDIATE");
+
+        if (r < 0)
+                return r;
+        *ret_tx = s;
+        return 0;
+}
+
+static int tx_commit(struct store **tx)
+{
+        int r = exec(*tx, "COMMIT");
+
+        if (r < 0)
+                return r; /* the cleanup rolls back what COMMIT may have left open */
+        *tx = NULL;
+        return 0;
+}
+
+static void tx_rollbackp(struct store **tx)
+{
+        if (*tx && !sqlite3_get_autocommit((*tx)->db))
+                (void) sqlite3_exec((*tx)->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* ---- validation ---- */
+
+bool store_name_valid(const char *name)
+{
+        size_t n;
+
+        if (!name || !(name[0] >= 'a' && name[0] <= 'z'))
+                return false;
+        n = strnlen(name, STORE_NAME_MAX + 1);
+        if (n > STORE_NAME_MAX)
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                char c = name[i];
+                if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+                      c == '-'))
+                        return false;
+        }
+        return true;
+}
+
+bool store_job_id_valid(const char *id)
+{
+        if (!id)
+                return false;
+        for (size_t i = 0; i < STORE_JOB_ID_LEN; i++)
+                if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
+                        return false;
+        return id[STORE_JOB_ID_LEN] == '\0';
+}
+
+/* NULL is -EINVAL unless nullable; longer than max is -E2BIG. */
+static int check_text(const char *t, size_t max, bool nullable)
+{
+        if (!t)
+                return nullable ? 0 : -EINVAL;
+        return strnlen(t, max + 1) > max ? -E2BIG : 0;
+}
+
+static int check_acl(const struct store_acl *acl)
+{
+        if (!acl || acl->owner < 0 || acl->group < 0 || (acl->mode & ~UINT32_C(0777)))
+                return -EINVAL;
+        return 0;
+}
+
+static int check_limit(size_t limit)
+{
+        return limit >= 1 && limit <= STORE_LIST_MAX ? 0 : -EINVAL;
+}
+
+static int64_t now(void)
+{
+        return (int64_t) now_ns(CLOCK_REALTIME);
+}
+
+/* ---- enums ---- */
+
+static const char *const user_state_names[_STORE_USER_STATE_MAX] = {
+        [STORE_USER_ACTIVE] = "active",
+        [STORE_USER_PENDING] = "pending",
+        [STORE_USER_DISABLED] = "disabled",
+};
+
+static const char *const job_state_names[_STORE_JOB_STATE_MAX] = {
+        [STORE_JOB_QUEUED] = "queued",     [STORE_JOB_RUNNING] = "running",
+        [STORE_JOB_FINISHED] = "finished", [STORE_JOB_CANCELLED] = "cancelled",
+        [STORE_JOB_FAILED] = "failed",
+};
+
+static int lookup_name(const char *const *names, int n, const char *s)
+{
+        if (s)
+                for (int i = 0; i < n; i++)
+                        if (strcmp(names[i], s) == 0)
+                                return i;
+        return -EINVAL;
+}
+
+const char *store_user_state_to_string(enum store_user_state state)
+{
+        if ((int) state < 0 || state >= _STORE_USER_STATE_MAX)
+                return NULL;
+        return user_state_names[state];
+}
+
+enum store_user_state store_user_state_from_string(const char *s)
+{
+        return (enum store_user_state) lookup_name(user_state_names, _STORE_USER_STATE_MAX, s);
+}
+
+const char *store_job_state_to_string(enum store_job_state state)
+{
+        if ((int) state < 0 || state >= _STORE_JOB_STATE_MAX)
+                return NULL;
+        return job_state_names[state];
+}
+
+enum store_job_state store_job_state_from_string(const char *s)
+{
+        return (enum store_job_state) lookup_name(job_state_names, _STORE_JOB_STATE_MAX, s);
+}
+
+/* ---- open, close, migrate ---- */
+
+static int read_user_version(struct store *s, int64_t *ret)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        r = prepare(s, "PRAGMA user_version", &st);
+        if (r < 0)
+                return r;
+        r = step(s, st);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return -EBADMSG;
+        *ret = sqlite3_column_int64(st, 0);
+        return 0;
+}
+
+static int migrate(struct store *s)
+{
+        _cleanup_(tx_rollbackp) struct store *tx = NULL;
+        const int64_t latest = (int64_t) ELEMENTSOF(migrations);
+        int64_t version;
+        char sql[64];
+        int r;
+
+        r = read_user_version(s, &version);
+        if (r < 0)
+                return r;
+        if (version == latest)
+                return 0;
+
+        r = tx_begin(s, &tx);
+        if (r < 0)
+                return r;
+        r = read_user_version(s, &version); /* another connection may have migrated meanwhile */
+        if (r < 0)
+                return r;
+        if (version < 0 || version > latest)
+                return -EPROTONOSUPPORT;
+        for (int64_t v = version; v < latest; v++) {
+                r = exec(s, migrations[v]);
+                if (r < 0)
+                        return r;
+        }
+        /* PRAGMA takes no parameters; latest is our own constant. */
+        r = snprintf(sql, sizeof(sql), "PRAGMA user_version = %" PRId64, latest);
+        assert(r > 0 && (size_t) r < sizeof(sql));
+        r = exec(s, sql);
+        if (r < 0)
+                return r;
+        r = tx_commit(&tx);
+        if (r < 0)
+                return r;
+        if (version != latest)
+                log_debug("store: schema migrated from version %" PRId64 " to %" PRId64, version,
+                          latest);
+        return 0;
+}
+
+/* Creates the file 0600 if missing, narrows a wider mode, refuses symlinks and non-files. */
+static int prepare_file(const char *path)
+{
+        _cleanup_close_ int fd = -EBADF;
+        struct stat st;
+
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK, 0600);
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EINVAL;
+        /* SQLite gives the -wal and -shm files the database's mode: tighten it first. */
+        if ((st.st_mode & 07777) != 0600 && fchmod(fd, 0600) < 0)
+                return -errno;
+        return 0;
+}
+
+static int pragma_expect(struct store *s, const char *sql, const char *expected)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        const unsigned char *v;
+        int r;
+
+        r = prepare(s, sql, &st);
+        if (r < 0)
+                return r;
+        r = step(s, st);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return -ENOTSUP;
+        v = sqlite3_column_text(st, 0);
+        if (!v)
+                return -ENOMEM;
+        if (strcasecmp((const char *) v, expected) != 0)
+                return -ENOTSUP;
+        return step_done(s, st);
+}
+
+static int configure(struct store *s)
+{
+        static const int off[] = {
+                SQLITE_DBCONFIG_TRUSTED_SCHEMA, /* no SQL functions with side effects in schema */
+                SQLITE_DBCONFIG_DQS_DML,        /* "x" is an identifier, never a string */
+                SQLITE_DBCONFIG_DQS_DDL,
+                SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION,
+        };
+        int rc, r;
+
+        rc = sqlite3_db_config(s->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+        if (rc != SQLITE_OK)
+                return sqlite_errno(s->db, rc);
+        for (size_t i = 0; i < ELEMENTSOF(off); i++) {
+                rc = sqlite3_db_config(s->db, off[i], 0, NULL);
+                if (rc != SQLITE_OK)
+                        return sqlite_errno(s->db, rc);
+        }
+        /* Nothing we store legitimately exceeds this; a corrupt file claiming more is refused. */
+        (void) sqlite3_limit(s->db, SQLITE_LIMIT_LENGTH, (int) (2 * STORE_JSON_MAX + (1u << 20)));
+
+        rc = sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
+        if (rc != SQLITE_OK)
+                return sqlite_errno(s->db, rc);
+
+        /* The first statement reads the header: a file that is not a database fails here. */
+        r = pragma_expect(s, "PRAGMA journal_mode = WAL", "wal");
+        if (r < 0)
+                return r;
+        r = exec(s, "PRAGMA synchronous = FULL;"
+                    "PRAGMA foreign_keys = ON;"
+                    /* the WAL is truncated back to this after a checkpoint */
+                    "PRAGMA journal_size_limit = 67108864");
+        if (r < 0)
+                return r;
+        /* Both are silently ignored by builds that lack them; we depend on them. */
+        r = pragma_expect(s, "PRAGMA foreign_keys", "1");
+        if (r < 0)
+                return r;
+        return pragma_expect(s, "PRAGMA synchronous", "2");
+}
+
+int store_open(const char *path, struct store **ret)
+{
+        _cleanup_(store_closep) struct store *s = NULL;
+        int rc, r;
+
+        if (!path || !ret)
+                return -EINVAL;
+        if (!sqlite3_threadsafe())
+                return -ENOTSUP; /* connections in several threads need SQLite's global locks */
+
+        r = prepare_file(path);
+        if (r < 0)
+                return r;
+
+        s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        rc = sqlite3_open_v2(path, &s->db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW |
+                                     SQLITE_OPEN_PRIVATECACHE | SQLITE_OPEN_EXRESCODE,
+                             NULL);
+        if (rc != SQLITE_OK)
+                return sqlite_errno(s->db, rc);
+
+        r = configure(s);
+        if (r < 0)
+                return r;
+        r = migrate(s);
+        if (r < 0)
+                return r;
+
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+struct store *store_close(struct store *s)
+{
+        if (!s)
+                return NULL;
+        /* Every statement is finalized by now, so this closes at once (the last connection
+         * checkpoints the WAL and removes it). */
+        (void) sqlite3_close_v2(s->db);
+        free(s);
+        return NULL;
+}
+
+/* ---- users ---- */
+
+#define USER_COLUMNS "id, name, password_hash, rights, state, owner_id, group_id, mode, created_at"
+
+void store_user_clear(struct store_user *u)
+{
+        if (!u)
+                return;
+        free(u->name);
+        free(u->password_hash);
+        *u = (struct store_user){};
+}
+
+struct store_user *store_user_array_free(struct store_user *users, size_t n)
+{
+        for (size_t i = 0; users && i < n; i++)
+                store_user_clear(&users[i]);
+        free(users);
+        return NULL;
+}
+
+static void acl_from_row(sqlite3_stmt *st, int col, struct store_acl *ret)
+{
+        ret->owner = sqlite3_column_int64(st, col);
+        ret->group = sqlite3_column_int64(st, col + 1);
+        ret->mode = (uint32_t) sqlite3_column_int64(st, col + 2) & 0777;
+}
+
+static int state_from_row(sqlite3_stmt *st, int col, const char *const *names, int n)
+{
+        const unsigned char *t = sqlite3_column_text(st, col);
+        int v;
+
+        if (!t)
+                return sqlite3_column_type(st, col) == SQLITE_NULL ? -EBADMSG : -ENOMEM;
+        v = lookup_name(names, n, (const char *) t);
+        return v < 0 ? -EBADMSG : v;
+}
+
+static int user_from_row(sqlite3_stmt *st, struct store_user *ret)
+{
+        _cleanup_(store_user_clear) struct store_user u = {};
+        int r;
+
+        u.id = sqlite3_column_int64(st, 0);
+        r = column_strdup(st, 1, &u.name);
+        if (r < 0)
+                return r;
+        if (!u.name)
+                return -EBADMSG;
+        r = column_strdup(st, 2, &u.password_hash);
+        if (r < 0)
+                return r;
+        u.rights = sqlite3_column_int(st, 3);
+        r = state_from_row(st, 4, user_state_names, _STORE_USER_STATE_MAX);
+        if (r < 0)
+                return r;
+        u.state = (enum store_user_state) r;
+        acl_from_row(st, 5, &u.acl);
+        u.created_at = sqlite3_column_int64(st, 8);
+
+        *ret = u;
+        u = (struct store_user){};
+        return 0;
+}
+
+int store_user_create(struct store *s, const char *name, const char *password_hash, int rights,
+                      enum store_user_state state, const struct store_acl *acl, int64_t *ret_id)
+{
+        _cleanup_(tx_rollbackp) struct store *tx = NULL;
+        _cleanup_stmt_ sqlite3_stmt *st = NULL, *own = NULL;
+        const char *state_name = store_user_state_to_string(state);
+        int64_t id;
+        int r;
+
+        if (!store_name_valid(name) || !state_name)
+                return -EINVAL;
+        r = check_text(password_hash, STORE_PASSWORD_HASH_MAX, true);
+        if (r < 0)
+                return r;
+        r = check_acl(acl);
+        if (r < 0)
+                return r;
+
+        r = tx_begin(s, &tx);
+        if (r < 0)
+                return r;
+        r = prepare(s,
+                    "INSERT INTO users (name, password_hash, rights, state, owner_id, group_id,"
+                    " mode, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                    &st);
+        if (r < 0)
+                return r;
+        r = bind(s, st, "ttitllil", name, password_hash, rights, state_name, acl->owner, acl->group,
+                 (int) acl->mode, now());
+        if (r < 0)
+                return r;
+        r = step(s, st);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return -EIO;
+        id = sqlite3_column_int64(st, 0);
+        r = step_done(s, st);
+        if (r < 0)
+                return r;
+
+        if (acl->owner == 0) {
+                r = prepare(s, "UPDATE users SET owner_id = id WHERE id = ?", &own);
+                if (r < 0)
+                        return r;
+                r = bind(s, own, "l", id);
+                if (r < 0)
+                        return r;
+                r = step_done(s, own);
+                if (r < 0)
+                        return r;
+        }
+
+        r = tx_commit(&tx);
+        if (r < 0)
+                return r;
+        if (ret_id)
+                *ret_id = id;
+        return 0;
+}
+
+static int user_get(struct store *s, const char *sql, const char *types, int64_t id,
+                    const char *name, struct store_user *ret)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        struct store_user u;
+        int r;
+
+        r = prepare(s, sql, &st);
+        if (r < 0)
+                return r;
+        r = name ? bind(s, st, types, name) : bind(s, st, types, id);
+        if (r < 0)
+                return r;
+        r = step(s, st);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return -ENOENT;
+        r = user_from_row(st, &u);
+        if (r < 0)
+                return r;
+        *ret = u;
+        return 0;
+}
+
+int store_user_get(struct store *s, int64_t id, struct store_user *ret)
+{
+        return user_get(s, "SELECT " USER_COLUMNS " FROM users WHERE id = ?", "l", id, NULL, ret);
+}
+
+int store_user_get_by_name(struct store *s, const char *name, struct store_user *ret)
+{
+        if (!store_name_valid(name))
+                return -EINVAL;
+        return user_get(s, "SELECT " USER_COLUMNS " FROM users WHERE name = ?", "t", 0, name, ret);
+}
+
+int store_user_list(struct store *s, int64_t after_id, size_t limit, struct store_user **ret_users,
+                    size_t *ret_n)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        struct store_user *users = NULL;
+        size_t n = 0;
+        int r;
+
+        r = check_limit(limit);
+        if (r < 0)
+                return r;
+        r = prepare(s, "SELECT " USER_COLUMNS " FROM users WHERE id > ? ORDER BY id LIMIT ?", &st);
+        if (r < 0)
+                return r;
+        r = bind(s, st, "ll", after_id, (int64_t) limit);
+        if (r < 0)
+                return r;
+        users = calloc(limit, sizeof(*users));
+        if (!users)
+                return -ENOMEM;
+        while ((r = step(s, st)) > 0 && n < limit) {
+                r = user_from_row(st, &users[n]);
+                if (r < 0)
+                        break;
+                n++;
+        }
+        if (r < 0) {
+                (void) store_user_array_free(users, n);
+                return r;
+        }
+        if (n == 0)
+                users = (free(users), NULL);
+        *ret_users = users;
+        *ret_n = n;
+        return 0;
+}
+
+/* Runs a one-row UPDATE or DELETE; -ENOENT when it changed nothing. */
+static int update_one(struct store *s, sqlite3_stmt *st)
+{
+        int r = step_done(s, st);
+
+        if (r < 0)
+                return r;
+        return sqlite3_changes(s->db) > 0 ? 0 : -ENOENT;
+}
+
+int store_user_set_password_hash(struct store *s, int64_t id, const char *password_hash)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        r = check_text(password_hash, STORE_PASSWORD_HASH_MAX, true);
+        if (r < 0)
+                return r;
+        r = prepare(s, "UPDATE users SET password_hash = ? WHERE id = ?", &st);
+        if (r < 0)
+                return r;
+        r = bind(s, st, "tl", password_hash, id);
+        if (r < 0)
+                return r;
+        return update_one(s, st);
+}
+
+int store_user_set_rights(struct store *s, int64_t id, int rights)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        r = prepare(s, "UPDATE users SET rights = ? WHERE id = ?", &st);
+        if (r < 0)
+                return r;
+        r = bind(s, st, "il", rights, id);
+        if (r < 0)
+                return r;
+        return update_one(s, st);
+}
+
+int store_user_set_state(struct store *s, int64_t id, enum store_user_state state)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        const char *state_name = store_user_state_to_string(state);
+        int r;
+
+        if (!state_name)
+                return -EINVAL;
+        r = prepare(s, "UPDATE users SET state = ? WHERE id = ?", &st);
+        if (r < 0)
+                return r;
+        r = bind(s, st, "tl", state_name, id);
+        if (r < 0)
+                return r;
+        return update_one(s, st);
+}
+
+int store_user_delete(struct store *s, int64_t id)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        r = prepare(s, "DELETE FROM users WHERE id = ?", &st);
+        if (r < 0)
+                return r;
+        r = bind(s, st, "l", id);
+        if (r < 0)
+                return r;
+        return update_one(s, st);
+}
+
+/* ---- groups ---- */
+
+#define GROUP_COLUMNS "id, name, owner_id, group_id, mode, created_at"
+
+void store_group_clear(struct store_group *g)
+{
+        if (!g)
+                return;
+        free(g->name);
+        *g = (struct store_group){};
+}
+
+int store_group_create(struct store *s, const char *name, const struct store_acl *acl,
+                       int64_t *ret_id)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int64_t id;
+        int r;
+
+        if (!store_name_valid(name))
+                return -EINVAL;
+        r = check_acl(acl);
+        if (r < 0)
+                return r;
+        r = prepare(s,
+                    "INSERT INTO groups (name, owner_id, group_id, mode, created_at)"
+                    " VALUES (?, ?, ?, ?, ?) RETURNING id",
+                    &st);
+        if (r < 0)
+                return r;
+        r = bind(s, st, "tllil", name, acl->owner, acl->group, (int) acl->mode, now());
+        if (r < 0)
+                return r;
+        r = step(s, st);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return -EIO;
+        id = sqlite3_column_int64(st, 0);
+        r = step_done(s, st); /* the commit happens here */
+        if (r < 0)
+                return r;
+        if (ret_id)
+                *ret_id = id;
+        return 0;
+}
+
+static int group_get(struct store *s, const char *sql, const char *types, int64_t id,
+                     const char *name, struct store_group *ret)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_(store_group_clear) struct store_group g = {};
+        int r;
+
+        r = prepare(s, sql, &st);
+        if (r < 0)
+                return r;
+        r = name ? bind(s, st, types, name) : bind(s, st, types, id);
+        if (r < 0)
+                return r;
+        r = step(s, st);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return -ENOENT;
+        g.id = sqlite3_column_int64(st, 0);
+        r = column_strdup(st, 1, &g.name);
+        if (r < 0)
+                return r;
+        if (!g.name)
+                return -EBADMSG;
+        acl_from_row(st, 2, &g.acl);
+        g.created_at = sqlite3_column_int64(st, 5);
+        *ret = g;
+        g = (struct store_group){};
+        return 0;
+}
+
+int store_group_get(struct store *s, int64_t id, struct store_group *ret)
+{
+        return group_get(s, "SELECT " GROUP_COLUMNS " FROM groups WHERE id = ?", "l", id, NULL,
+                         ret);
+}
+
+int store_group_get_by_name(struct store *s, const char *name, struct store_group *ret)
+{
+        if (!store_name_valid(name))
+                return -EINVAL;
+        return group_get(s, "SELECT " GROUP_COLUMNS " FROM groups WHERE name = ?", "t", 0, name,
+                         ret);
+}
+
+int store_group_delete(struct store *s, int64_t id)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        r = prepare(s, "DELETE FROM groups WHERE id = ?", &st);
+        if (r < 0)
+                return r;
+        r = bind(s, st, "l", id);
+        if (r < 0)
+                return r;
+        return update_one(s, st);
+}
+
+int store_group_add_member(struct store *s, int64_t group_id, int64_t user_id)
+{
+        _cleanup_(tx_rollbackp) struct store *tx = NULL;
+        _cleanup_stmt_ sqlite3_stmt *count = NULL, *insert = NULL;
+        int r;
+
+        r = tx_begin(s, &tx);
+        if (r < 0)
+                return r;
+        r = prepare(s, "SELECT count(*) FROM memberships WHERE user_id = ?", &count);
+        if (r < 0)
+                return r;
+        r = bind(s, count, "l", user_id);
+        if (r < 0)
+                return r;
+        r = step(s, count);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return -EIO;
+        if (sqlite3_column_int64(count, 0) >= STORE_USER_GROUPS_MAX)
+                return -E2BIG;
+        r = step_done(s, count);
+        if (r < 0)
+                return r;
+
+        r = prepare(s, "INSERT INTO memberships (user_id, group_id) VALUES (?, ?)", &insert);
+        if (r < 0)
+                return r;
+        r = bind(s, insert, "ll", user_id, group_id);
+        if (r < 0)
+                return r;
+        r = step_done(s, insert);
+        if (r < 0)
+                return r;
+        return tx_commit(&tx);
+}
+
+int store_group_remove_member(struct store *s, int64_t group_id, int64_t user_id)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        r = prepare(s, "DELETE FROM memberships WHERE user_id = ? AND group_id = ?", &st);
+        if (r < 0)
+                return r;
+        r = bind(s, st, "ll", user_id, group_id);
+        if (r < 0)
+                return r;
+        return update_one(s, st);
+}
+
+int store_group_has_member(struct store *s, int64_t group_id, int64_t user_id)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        r = prepare(s, "SELECT 1 FROM memberships WHERE user_id = ? AND group_id = ?", &st);
+        if (r < 0)
+                return r;
+        r = bind(s, st, "ll", user_id, group_id);
+        if (r < 0)
+                return r;
+        return step(s, st);
+}
+
+int store_user_groups(struct store *s, int64_t user_id, int64_t **ret_group_ids, size_t *ret_n)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_free_ int64_t *ids = NULL;
+        size_t n = 0;
+        int r;
+
+        r = prepare(s,
+                    "SELECT group_id FROM memberships WHERE user_id = ? ORDER BY group_id LIMIT ?",
+                    &st);
+        if (r < 0)
+                return r;
+        r = bind(s, st, "ll", user_id, (int64_t) STORE_USER_GROUPS_MAX);
+        if (r < 0)
+                return r;
+        ids = calloc(STORE_USER_GROUPS_MAX, sizeof(*ids));
+        if (!ids)
+                return -ENOMEM;
+        while ((r = step(s, st)) > 0 && n < STORE_USER_GROUPS_MAX)
+                ids[n++] = sqlite3_column_int64(st, 0);
+        if (r < 0)
+                return r;
+        if (n == 0)
+                ids = (free(ids), NULL);
+        *ret_group_ids = TAKE_PTR(ids);
+        *ret_n = n;
+        return 0;
+}
+
+/* ---- sessions ---- */
+
+int store_session_create(struct store *s, int64_t user_id,
+                         const uint8_t token_hash[STORE_TOKEN_HASH_SIZE], int64_t expires_at,
+                         int64_t *ret_id)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int64_t id;
+        int r;
+
+        if (!token_hash)
+                return -EINVAL;
+        r = prepare(s,
+                    "INSERT INTO sessions (user_id, token_hash, created_at, expires_at)"
+                    " VALUES (?, ?, ?, ?) RETURNING id",
+                    &st);
+        if (r < 0)
+                return r;
+        r = bind(s, st, "lbll", user_id, (const void *) token_hash, STORE_TOKEN_HASH_SIZE, now(),
+                 expires_at);
+        if (r < 0)
+                return r;
+        r = step(s, st);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return -EIO;
+        id = sqlite3_column_int64(st, 0);
+        r = step_done(s, st);
+        if (r < 0)
+                return r;
+        if (ret_id)
+                *ret_id = id;
+        return 0;
+}
+
+int store_session_lookup(struct store *s, const uint8_t token_hash[STORE_TOKEN_HASH_SIZE],
+                         int64_t now_at, int64_t *ret_user_id, int64_t *ret_session_id)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        if (!token_hash)
+                return -EINVAL;
+        r = prepare(s,
+                    "SELECT id, user_id FROM sessions"
+                    " WHERE token_hash = ? AND revoked = 0 AND expires_at > ?",
+                    &st);
+        if (r < 0)
+                return r;
+        r = bind(s, st, "bl", (const void *) token_hash, STORE_TOKEN_HASH_SIZE, now_at);
+        if (r < 0)
+                return r;
+        r = step(s, st);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return -ENOENT;
+        if (ret_session_id)
+                *ret_session_id = sqlite3_column_int64(st, 0);
+        if (ret_user_id)
+                *ret_user_id = sqlite3_column_int64(st, 1);
+        return 0;
+}
+
+int store_session_revoke(struct store *s, int64_t id)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        r = prepare(s, "UPDATE sessions SET revoked = 1 WHERE id = ?", &st);
+        if (r < 0)
+                return r;
+        r = bind(s, st, "l", id);
+        if (r < 0)
+                return r;
+        return update_one(s, st);
+}
+
+/* Runs a statement that changes any number of rows and returns that number. */
+static int update_many(struct store *s, sqlite3_stmt *st, uint64_t *ret_count)
+{
+        int r = step_done(s, st);
+
+        if (r < 0)
+                return r;
+        if (ret_count)
+                *ret_count = (uint64_t) sqlite3_changes64(s->db);
+        return 0;
+}
+
+int store_session_revoke_user(struct store *s, int64_t user_id, uint64_t *ret_count)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        r = prepare(s, "UPDATE sessions SET revoked = 1 WHERE user_id = ? AND revoked = 0", &st);
+        if (r < 0)
+                return r;
+        r = bind(s, st, "l", user_id);
+        if (r < 0)
+                return r;
+        return update_many(s, st, ret_count);
+}
+
+int store_session_list(struct store *s, int64_t user_id, int64_t after_id, size_t limit,
+                       struct store_session **ret_sessions, size_t *ret_n)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_free_ struct store_session *sessions = NULL;
+        size_t n = 0;
+        int r;
+
+        r = check_limit(limit);
+        if (r < 0)
+                return r;
+        r = prepare(s,
+                    "SELECT id, user_id, created_at, expires_at, revoked FROM sessions"
+                    " WHERE user_id = ? AND id > ? ORDER BY id LIMIT ?",
+                    &st);
+        if (r < 0)
+                return r;
+        r = bind(s, st, "lll", user_id, after_id, (int64_t) limit);
+        if (r < 0)
+                return r;
+        sessions = calloc(limit, sizeof(*sessions));
+        if (!sessions)
+                return -ENOMEM;
+        while ((r = step(s, st)) > 0 && n < limit) {
+                sessions[n] = (struct store_session){
+                        .id = sqlite3_column_int64(st, 0),
+                        .user_id = sqlite3_column_int64(st, 1),
+                        .created_at = sqlite3_column_int64(st, 2),
+                        .expires_at = sqlite3_column_int64(st, 3),
+                        .revoked = sqlite3_column_int(st, 4) != 0,
+                };
+                n++;
+        }
+        if (r < 0)
+                return r;
+        if (n == 0)
+                sessions = (free(sessions), NULL);
+        *ret_sessions = TAKE_PTR(sessions);
+        *ret_n = n;
+        return 0;
+}
+
+int store_session_purge(struct store *s, int64_t now_at, uint64_t *ret_count)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        r = prepare(s, "DELETE FROM sessions WHERE expires_at <= ? OR revoked = 1", &st);
+        if (r < 0)
+                return r;
+        r = bind(s, st, "l", now_at);
+        if (r < 0)
+                return r;
+        return update_many(s, st, ret_count);
+}
+
+/* ---- apps ---- */
+
+#define APP_COLUMNS "id, name, description, spec, owner_id, group_id, mode, created_at, updated_at"
+#define APP_SUMMARY_COLUMNS \
+        "id, name, description, NULL, owner_id, group_id, mode, created_at, updated_at"
+
+void store_app_clear(struct store_app *a)
+{
+        if (!a)
+                return;
+        free(a->name);
+        free(a->description);
+        free(a->spec);
+        *a = (struct store_app){};
+}
+
+struct store_app *store_app_array_free(struct store_app *apps, size_t n)
+{
+        for (size_t i = 0; apps && i < n; i++)
+                store_app_clear(&apps[i]);
+        free(apps);
+        return NULL;
+}
+
+static int app_from_row(sqlite3_stmt *st, struct store_app *ret)
+{
+        _cleanup_(store_app_clear) struct store_app a = {};
+        int r;
+
+        a.id = sqlite3_column_int64(st, 0);
+        r = column_strdup(st, 1, &a.name);
+        if (r < 0)
+                return r;
+        r = column_strdup(st, 2, &a.description);
+        if (r < 0)
+                return r;
+        r = column_strdup(st, 3, &a.spec);
+        if (r < 0)
+                return r;
+        if (!a.name || !a.description)
+                return -EBADMSG;
+        acl_from_row(st, 4, &a.acl);
+        a.created_at = sqlite3_column_int64(st, 7);
+        a.updated_at = sqlite3_column_int64(st, 8);
+        *ret = a;
+        a = (struct store_app){};
+        return 0;
+}
+
+int store_app_create(struct store *s, const char *name, const char *description, const char *spec,
+                     const struct store_acl *acl, int64_t *ret_id)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int64_t id, t = now();
+        int r;
+
+        if (!store_name_valid(name))
+                return -EINVAL;
+        r = check_text(description, STORE_DESCRIPTION_MAX, true);
+        if (r < 0)
+                return r;
+        r = check_text(spec, STORE_JSON_MAX, false);
+        if (r < 0)
+                return r;
+        r = check_acl(acl);
+        if (r < 0)
+                return r;
+        r = prepare(s,
+                    "INSERT INTO apps (name, description, spec, owner_id, group_id, mode,"
+                    " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                    &st);
+        if (r < 0)
+                return r;
+        r = bind(s, st, "tttllill", name, description ?: "", spec, acl->owner, acl->group,
+                 (int) acl->mode, t, t);
+        if (r < 0)
+                return r;
+        r = step(s, st);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return -EIO;
+        id = sqlite3_column_int64(st, 0);
+        r = step_done(s, st);
+        if (r < 0)
+                return r;
+        if (ret_id)
+                *ret_id = id;
+        return 0;
+}
+
+static int app_get(struct store *s, const char *sql, const char *types, int64_t id,
+                   const char *name, struct store_app *ret)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        struct store_app a;
+        int r;
+
+        r = prepare(s, sql, &st);
+        if (r < 0)
+                return r;
+        r = name ? bind(s, st, types, name) : bind(s, st, types, id);
+        if (r < 0)
+                return r;
+        r = step(s, st);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return -ENOENT;
+        r = app_from_row(st, &a);
+        if (r < 0)
+                return r;
+        *ret = a;
+        return 0;
+}
+
+int store_app_get(struct store *s, int64_t id, struct store_app *ret)
+{
+        return app_get(s, "SELECT " APP_COLUMNS " FROM apps WHERE id = ?", "l", id, NULL, ret);
+}
+
+int store_app_get_by_name(struct store *s, const char *name, struct store_app *ret)
+{
+        if (!store_name_valid(name))
+                return -EINVAL;
+        return app_get(s, "SELECT " APP_COLUMNS " FROM apps WHERE name = ?", "t", 0, name, ret);
+}
+
+int store_app_list(struct store *s, int64_t after_id, size_t limit, struct store_app **ret_apps,
+                   size_t *ret_n)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        struct store_app *apps = NULL;
+        size_t n = 0;
+        int r;
+
+        r = check_limit(limit);
+        if (r < 0)
+                return r;
+        r = prepare(s, "SELECT " APP_SUMMARY_COLUMNS " FROM apps WHERE id > ? ORDER BY id LIMIT ?",
+                    &st);
+        if (r < 0)
+                return r;
+        r = bind(s, st, "ll", after_id, (int64_t) limit);
+        if (r < 0)
+                return r;
+        apps = calloc(limit, sizeof(*apps));
+        if (!apps)
+                return -ENOMEM;
+        while ((r = step(s, st)) > 0 && n < limit) {
+                r = app_from_row(st, &apps[n]);
+                if (r < 0)
+                        break;
+                n++;
+        }
+        if (r < 0) {
+                (void) store_app_array_free(apps, n);
+                return r;
+        }
+        if (n == 0)
+                apps = (free(apps), NULL);
+        *ret_apps = apps;
+        *ret_n = n;
+        return 0;
+}
+
+int store_app_update(struct store *s, int64_t id, const char *description, const char *spec)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        r = check_text(description, STORE_DESCRIPTION_MAX, true);
+        if (r < 0)
+                return r;
+        r = check_text(spec, STORE_JSON_MAX, true);
+        if (r < 0)
+                return r;
+        r = prepare(s,
+                    "UPDATE apps SET description = coalesce(?, description),"
+                    " spec = coalesce(?, spec), updated_at = ? WHERE id = ?",
+                    &st);
+        if (r < 0)
+                return r;
+        r = bind(s, st, "ttll", description, spec, now(), id);
+        if (r < 0)
+                return r;
+        return update_one(s, st);
+}
+
+int store_app_delete(struct store *s, int64_t id)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        r = prepare(s, "DELETE FROM apps WHERE id = ?", &st);
+        if (r < 0)
+                return r;
+        r = bind(s, st, "l", id);
+        if (r < 0)
+                return r;
+        return update_one(s, st);
+}
+
+/* ---- jobs ---- */
+
+#define JOB_COLUMNS                                                                             \
+        "id, app_id, owner_id, group_id, mode, state, priority, attempts, spec, result, error," \
+        " created_at, started_at, finished_at"
+#define JOB_SUMMARY_COLUMNS                                                                  \
+        "id, app_id, owner_id, group_id, mode, state, priority, attempts, NULL, NULL, NULL," \
+        " created_at, started_at, finished_at"
+
+void store_job_clear(struct store_job *j)
+{
+        if (!j)
+                return;
+        free(j->spec);
+        free(j->result);
+        free(j->error);
+        *j = (struct store_job){};
+}
+
+struct store_job *store_job_array_free(struct store_job *jobs, size_t n)
+{
+        for (size_t i = 0; jobs && i < n; i++)
+                store_job_clear(&jobs[i]);
+        free(jobs);
+        return NULL;
+}
+
+static int job_from_row(sqlite3_stmt *st, struct store_job *ret)
+{
+        _cleanup_(store_job_clear) struct store_job j = {};
+        const unsigned char *id;
+        int r;
+
+        id = sqlite3_column_text(st, 0);
+        if (!id)
+                return sqlite3_column_type(st, 0) == SQLITE_NULL ? -EBADMSG : -ENOMEM;
+        if (!store_job_id_valid((const char *) id))
+                return -EBADMSG;
+        memcpy(j.id, id, STORE_JOB_ID_SIZE);
+        j.app_id = sqlite3_column_int64(st, 1);
+        acl_from_row(st, 2, &j.acl);
+        r = state_from_row(st, 5, job_state_names, _STORE_JOB_STATE_MAX);
+        if (r < 0)
+                return r;
+        j.state = (enum store_job_state) r;
+        j.priority = sqlite3_column_int(st, 6);
+        j.attempts = sqlite3_column_int(st, 7);
+        r = column_strdup(st, 8, &j.spec);
+        if (r < 0)
+                return r;
+        r = column_strdup(st, 9, &j.result);
+        if (r < 0)
+                return r;
+        r = column_strdup(st, 10, &j.error);
+        if (r < 0)
+                return r;
+        j.created_at = sqlite3_column_int64(st, 11);
+        j.started_at = sqlite3_column_int64(st, 12);
+        j.finished_at = sqlite3_column_int64(st, 13);
+        *ret = j;
+        j = (struct store_job){};
+        return 0;
+}
+
+static int job_id_new(char ret[static STORE_JOB_ID_SIZE])
+{
+        static const char hex[] = "0123456789abcdef";
+        uint8_t b[STORE_JOB_ID_LEN / 2];
+        size_t got = 0;
+
+        while (got < sizeof(b)) {
+                ssize_t n = getrandom(b + got, sizeof(b) - got, 0);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                got += (size_t) n;
+        }
+        for (size_t i = 0; i < sizeof(b); i++) {
+                ret[2 * i] = hex[b[i] >> 4];
+                ret[2 * i + 1] = hex[b[i] & 0xf];
+        }
+        ret[STORE_JOB_ID_LEN] = '\0';
+        return 0;
+}
+
+int store_job_insert(struct store *s, int64_t app_id, const struct store_acl *acl, int priority,
+                     const char *spec, char ret_id[static STORE_JOB_ID_SIZE])
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        char id[STORE_JOB_ID_SIZE];
+        int r;
+
+        if (app_id <= 0)
+                return -EINVAL;
+        r = check_acl(acl);
+        if (r < 0)
+                return r;
+        r = check_text(spec, STORE_JSON_MAX, false);
+        if (r < 0)
+                return r;
+        /* 128 random bits: a collision (-EEXIST) would need ~2^64 jobs. */
+        r = job_id_new(id);
+        if (r < 0)
+                return r;
+        r = prepare(s,
+                    "INSERT INTO jobs (id, app_id, owner_id, group_id, mode, state, priority, spec,"
+                    " created_at) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?)",
+                    &st);
+        if (r < 0)
+                return r;
+        r = bind(s, st, "tllliitl", id, app_id, acl->owner, acl->group, (int) acl->mode, priority,
+                 spec, now());
+        if (r < 0)
+                return r;
+        r = step_done(s, st); /* commits: the WAL is fdatasync'd before this returns */
+        if (r < 0)
+                return r;
+        memcpy(ret_id, id, STORE_JOB_ID_SIZE);
+        return 0;
+}
+
+int store_job_get(struct store *s, const char *id, struct store_job *ret)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        struct store_job j;
+        int r;
+
+        if (!store_job_id_valid(id))
+                return -EINVAL;
+        r = prepare(s, "SELECT " JOB_COLUMNS " FROM jobs WHERE id = ?", &st);
+        if (r < 0)
+                return r;
+        r = bind(s, st, "t", id);
+        if (r < 0)
+                return r;
+        r = step(s, st);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return -ENOENT;
+        r = job_from_row(st, &j);
+        if (r < 0)
+                return r;
+        *ret = j;
+        return 0;
+}
+
+int store_job_list(struct store *s, const struct store_job_filter *f, struct store_job **ret_jobs,
+                   size_t *ret_n)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        struct store_job *jobs = NULL;
+        bool cursor;
+        char sql[512];
+        size_t n = 0;
+        int r;
+
+        if (!f || f->owner < 0 || (f->by_state && !store_job_state_to_string(f->state)))
+                return -EINVAL;
+        cursor = f->after_id && f->after_id[0];
+        if (cursor && !store_job_id_valid(f->after_id))
+                return -EINVAL;
+        r = check_limit(f->limit);
+        if (r < 0)
+                return r;
+
+        /* Constant fragments only; the values are bound. */
+        r = snprintf(sql, sizeof(sql), "SELECT %s FROM jobs WHERE 1%s%s%s %s", JOB_SUMMARY_COLUMNS,
+                     f->owner > 0 ? " AND owner_id = :owner" : "",
+                     f->by_state ? " AND state = :state" : "",
+                     cursor ? " AND (created_at, id) < (:after_created_at, :after_id)" : "",
+                     "ORDER BY created_at DESC, id DESC LIMIT :limit");
+        assert(r > 0 && (size_t) r < sizeof(sql));
+        r = prepare(s, sql, &st);
+        if (r < 0)
+                return r;
+
+        struct {
+                const char *name;
+                bool text;
+                int64_t v;
+                const char *t;
+        } params[] = {
+                {":owner", false, f->owner, NULL},
+                {":state", true, 0, f->by_state ? store_job_state_to_string(f->state) : NULL},
+                {":after_created_at", false, f->after_created_at, NULL},
+                {":after_id", true, 0, f->after_id},
+                {":limit", false, (int64_t) f->limit, NULL},
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(params); i++) {
+                int idx = sqlite3_bind_parameter_index(st, params[i].name), rc;
+
+                if (idx == 0)
+                        continue; /* this filter is not in the query */
+                rc = params[i].text ? sqlite3_bind_text(st, idx, params[i].t, -1, SQLITE_STATIC)
+                                    : sqlite3_bind_int64(st, idx, params[i].v);
+                if (rc != SQLITE_OK)
+                        return sqlite_errno(s->db, rc);
+        }
+
+        jobs = calloc(f->limit, sizeof(*jobs));
+        if (!jobs)
+                return -ENOMEM;
+        while ((r = step(s, st)) > 0 && n < f->limit) {
+                r = job_from_row(st, &jobs[n]);
+                if (r < 0)
+                        break;
+                n++;
+        }
+        if (r < 0) {
+                (void) store_job_array_free(jobs, n);
+                return r;
+        }
+        if (n == 0)
+                jobs = (free(jobs), NULL);
+        *ret_jobs = jobs;
+        *ret_n = n;
+        return 0;
+}
+
+/* The edges of the state machine: allowed_from[to] is the set of states a job may leave for it. */
+#define BIT(s) (1u << (s))
+static const unsigned allowed_from[_STORE_JOB_STATE_MAX] = {
+        [STORE_JOB_QUEUED] = BIT(STORE_JOB_RUNNING),
+        [STORE_JOB_RUNNING] = BIT(STORE_JOB_QUEUED),
+        [STORE_JOB_FINISHED] = BIT(STORE_JOB_RUNNING),
+        [STORE_JOB_FAILED] = BIT(STORE_JOB_RUNNING),
+        [STORE_JOB_CANCELLED] = BIT(STORE_JOB_QUEUED) | BIT(STORE_JOB_RUNNING),
+};
+
+/* After an UPDATE ... WHERE id = ? AND state ... changed nothing: was the job there at all? */
+static int job_missing_or_stale(struct store *s, const char *id)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        r = prepare(s, "SELECT 1 FROM jobs WHERE id = ?", &st);
+        if (r < 0)
+                return r;
+        r = bind(s, st, "t", id);
+        if (r < 0)
+                return r;
+        r = step(s, st);
+        if (r < 0)
+                return r;
+        return r > 0 ? -ESTALE : -ENOENT;
+}
+
+/*
+ * Moves the job to `to` if its state is in from_mask (a subset of allowed_from[to]), in one
+ * UPDATE: the compare and the set happen under the write lock. For final states with_result also
+ * stores result and error.
+ */
+static int job_move(struct store *s, const char *id, unsigned from_mask, enum store_job_state to,
+                    bool with_result, const char *result, const char *error)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        const char *from_names[2] = {};
+        size_t k = 0;
+        int r;
+
+        for (int i = 0; i < _STORE_JOB_STATE_MAX; i++)
+                if (from_mask & BIT(i)) {
+                        assert(k < ELEMENTSOF(from_names));
+                        from_names[k++] = job_state_names[i];
+                }
+        if (k == 1)
+                from_names[1] = from_names[0];
+
+        switch (to) {
+        case STORE_JOB_RUNNING:
+                r = prepare(s,
+                            "UPDATE jobs SET state = 'running', attempts = attempts + 1,"
+                            " started_at = ?, finished_at = NULL WHERE id = ? AND state IN (?, ?)",
+                            &st);
+                if (r < 0)
+                        return r;
+                r = bind(s, st, "lttt", now(), id, from_names[0], from_names[1]);
+                break;
+        case STORE_JOB_QUEUED:
+                /* started_at stays: the start of the latest attempt */
+                r = prepare(s,
+                            "UPDATE jobs SET state = 'queued', finished_at = NULL"
+                            " WHERE id = ? AND state IN (?, ?)",
+                            &st);
+                if (r < 0)
+                        return r;
+                r = bind(s, st, "ttt", id, from_names[0], from_names[1]);
+                break;
+        case STORE_JOB_FINISHED:
+        case STORE_JOB_FAILED:
+        case STORE_JOB_CANCELLED:
+                if (with_result) {
+                        r = prepare(s,
+                                    "UPDATE jobs SET state = ?, finished_at = ?, result = ?,"
+                                    " error = ? WHERE id = ? AND state IN (?, ?)",
+                                    &st);
+                        if (r < 0)
+                                return r;
+                        r = bind(s, st, "tlttttt", job_state_names[to], now(), result, error, id,
+                                 from_names[0], from_names[1]);
+                } else {
+                        r = prepare(s,
+                                    "UPDATE jobs SET state = ?, finished_at = ?"
+                                    " WHERE id = ? AND state IN (?, ?)",
+                                    &st);
+                        if (r < 0)
+                                return r;
+                        r = bind(s, st, "tlttt", job_state_names[to], now(), id, from_names[0],
+                                 from_names[1]);
+                }
+                break;
+        case _STORE_JOB_STATE_MAX:
+        case _STORE_JOB_STATE_INVALID:
+        default:
+                return -EINVAL;
+        }
+        if (r < 0)
+                return r;
+        r = step_done(s, st);
+        if (r < 0)
+                return r;
+        if (sqlite3_changes(s->db) > 0)
+                return 0;
+        return job_missing_or_stale(s, id);
+}
+
+int store_job_transition(struct store *s, const char *id, enum store_job_state from,
+                         enum store_job_state to)
+{
+        if (!store_job_id_valid(id) || !store_job_state_to_string(from) ||
+            !store_job_state_to_string(to) || !(allowed_from[to] & BIT(from)))
+                return -EINVAL;
+        return job_move(s, id, BIT(from), to, false, NULL, NULL);
+}
+
+int store_job_finish(struct store *s, const char *id, enum store_job_state state,
+                     const char *result, const char *error)
+{
+        int r;
+
+        if (!store_job_id_valid(id))
+                return -EINVAL;
+        if (state != STORE_JOB_FINISHED && state != STORE_JOB_FAILED &&
+            state != STORE_JOB_CANCELLED)
+                return -EINVAL;
+        r = check_text(result, STORE_JSON_MAX, true);
+        if (r < 0)
+                return r;
+        r = check_text(error, STORE_ERROR_MAX, true);
+        if (r < 0)
+                return r;
+        return job_move(s, id, allowed_from[state], state, true, result, error);
+}
+
+int store_job_claim_next(struct store *s, struct store_job *ret)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_(store_job_clear) struct store_job j = {};
+        int r;
+
+        /*
+         * One statement, so one transaction: it takes the write lock before it reads, so no
+         * other connection can claim the same row between our choice and our update.
+         * INDEXED BY: without statistics the planner prefers jobs_state and sorts every queued
+         * job; the partial index has the answer as its first entry (and a schema without it
+         * fails loudly here instead of slowly).
+         */
+        r = prepare(s,
+                    "UPDATE jobs SET state = 'running', attempts = attempts + 1, started_at = ?"
+                    " WHERE seq = (SELECT seq FROM jobs INDEXED BY jobs_queue"
+                    "              WHERE state = 'queued' ORDER BY priority DESC, seq LIMIT 1)"
+                    " RETURNING " JOB_COLUMNS,
+                    &st);
+        if (r < 0)
+                return r;
+        r = bind(s, st, "l", now());
+        if (r < 0)
+                return r;
+        r = step(s, st);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return -ENOENT;
+        r = job_from_row(st, &j);
+        if (r < 0)
+                return r;
+        r = step_done(s, st); /* the commit (and its fsync) happens here */
+        if (r < 0)
+                return r;
+        *ret = j;
+        j = (struct store_job){};
+        return 0;
+}
+
+int store_jobs_requeue_running(struct store *s, uint64_t *ret_count)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        r = prepare(s, "UPDATE jobs SET state = 'queued' WHERE state = 'running'", &st);
+        if (r < 0)
+                return r;
+        return update_many(s, st, ret_count);
+}
+
+int store_job_count_by_state(struct store *s, uint64_t ret_counts[static _STORE_JOB_STATE_MAX])
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        uint64_t counts[_STORE_JOB_STATE_MAX] = {};
+        int r;
+
+        r = prepare(s, "SELECT state, count(*) FROM jobs GROUP BY state", &st);
+        if (r < 0)
+                return r;
+        while ((r = step(s, st)) > 0) {
+                int k = state_from_row(st, 0, job_state_names, _STORE_JOB_STATE_MAX);
+                if (k < 0)
+                        return k;
+                counts[k] = (uint64_t) sqlite3_column_int64(st, 1);
+        }
+        if (r < 0)
+                return r;
+        memcpy(ret_counts, counts, sizeof(counts));
+        return 0;
+}

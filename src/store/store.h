@@ -1,0 +1,307 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * The store: Warren's durable state (users, groups, sessions, apps, jobs) in one SQLite file.
+ *
+ * Threads. A `struct store` wraps ONE SQLite connection and is not thread-safe: each thread of
+ * the node opens its own store on the same file (SQLite's WAL lets readers run beside one writer;
+ * writers take turns, waiting up to STORE_BUSY_TIMEOUT_MS before -EBUSY). Never share a store
+ * between threads, and never use one in a child after fork().
+ *
+ * Durability. The file is in WAL mode with synchronous=FULL: when a writing function returns 0,
+ * its change is in the WAL and fdatasync'd, so it survives kill -9 and power loss. Each writing
+ * function is one transaction (one fsync); no function leaves a transaction open.
+ *
+ * Errors. Every fallible function returns >= 0 on success or a negative errno; SQLite's codes never
+ * leave this module:
+ *   -EEXIST   a unique name, token hash or membership already exists
+ *   -ENOENT   the object (or one it refers to: user, group, app) does not exist
+ *   -ESTALE   a job is not in the state the caller expected (compare-and-set lost)
+ *   -EINVAL   invalid argument (bad name, mode, state, limit, job id)
+ *   -E2BIG    a text is longer than its STORE_*_MAX
+ *   -EBUSY    another connection held the write lock for longer than the busy timeout
+ *   -EBADMSG  the file is not a database, or is corrupt
+ *   -EPROTONOSUPPORT  the file's schema is newer than this program
+ *   -ENOSPC, -EIO, -ENOMEM, -EROFS  as usual
+ *
+ * Ownership. Pointer parameters are borrowed. Records returned to the caller (struct store_user,
+ * store_group, store_app, store_job) own their strings: release them with store_*_clear(), which
+ * frees the strings and zeroes the record, and which is usable as a cleanup attribute:
+ *         _cleanup_(store_job_clear) struct store_job job = {};
+ * Arrays returned by the list functions are released with store_*_array_free() (sessions and
+ * group ids: free()). Out parameters (ret_*) are written only on success.
+ *
+ * Times are Unix time in nanoseconds (int64_t, CLOCK_REALTIME), everywhere; 0 means "not yet"
+ * (started_at, finished_at). Ids of users, groups, sessions and apps are positive and never reused,
+ * even after a deletion, so a new object never inherits permissions granted to a deleted one.
+ */
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/cleanup.h"
+
+#define STORE_NAME_MAX          64          /* user, group and app names, in bytes */
+#define STORE_PASSWORD_HASH_MAX 512         /* encoded password hash (argon2id: ~100) */
+#define STORE_DESCRIPTION_MAX   4096        /* app description */
+#define STORE_ERROR_MAX         4096        /* a job's error text */
+#define STORE_JSON_MAX          (16u << 20) /* app spec, job spec, job result */
+#define STORE_LIST_MAX          1000        /* the largest page a list function returns */
+#define STORE_USER_GROUPS_MAX   256         /* groups one user may belong to */
+#define STORE_TOKEN_HASH_SIZE   32          /* a session token's hash, in bytes */
+#define STORE_JOB_ID_LEN        32          /* lowercase hex digits of 16 random bytes */
+#define STORE_JOB_ID_SIZE       (STORE_JOB_ID_LEN + 1)
+#define STORE_BUSY_TIMEOUT_MS   5000
+
+struct store;
+
+/* Every object has an owner (user id), a group (group id, 0 = none) and a mode (0..0777). */
+struct store_acl {
+        int64_t owner;
+        int64_t group;
+        uint32_t mode;
+};
+
+/*
+ * Opens (creating it 0600 if missing, tightening it to 0600 if it is wider) the database at path
+ * and brings its schema to the current version. A symlink at path is refused (-ELOOP).
+ */
+int store_open(const char *path, struct store **ret);
+/* Accepts NULL; returns NULL. */
+struct store *store_close(struct store *s);
+DEFINE_FREE_FUNC(struct store *, store_close) /* _cleanup_(store_closep) */
+
+/* True if name is 1..STORE_NAME_MAX bytes of [a-z0-9_.-] starting with [a-z]. */
+bool store_name_valid(const char *name);
+
+/* ---- users ---- */
+
+enum store_user_state {
+        STORE_USER_ACTIVE,
+        STORE_USER_PENDING, /* waiting for an administrator's approval */
+        STORE_USER_DISABLED,
+        _STORE_USER_STATE_MAX,
+        _STORE_USER_STATE_INVALID = -EINVAL,
+};
+
+/* NULL / -EINVAL for values outside the enum. */
+const char *store_user_state_to_string(enum store_user_state state);
+enum store_user_state store_user_state_from_string(const char *s);
+
+struct store_user {
+        int64_t id;
+        char *name;
+        char *password_hash; /* NULL for identities without a password */
+        int rights;          /* opaque to the store: auth/ defines the levels */
+        enum store_user_state state;
+        struct store_acl acl;
+        int64_t created_at;
+};
+
+void store_user_clear(struct store_user *u);
+/* Clears n users and frees the array; accepts NULL; returns NULL. */
+struct store_user *store_user_array_free(struct store_user *users, size_t n);
+
+/*
+ * password_hash may be NULL. acl->owner == 0 makes the new user the owner of its own record.
+ * -EEXIST if the name is taken, -EINVAL for a bad name, state or mode.
+ */
+int store_user_create(struct store *s, const char *name, const char *password_hash, int rights,
+                      enum store_user_state state, const struct store_acl *acl, int64_t *ret_id);
+int store_user_get(struct store *s, int64_t id, struct store_user *ret);
+int store_user_get_by_name(struct store *s, const char *name, struct store_user *ret);
+/* Users with id > after_id in id order, at most limit (1..STORE_LIST_MAX); the array may be NULL
+ * when *ret_n is 0. */
+int store_user_list(struct store *s, int64_t after_id, size_t limit, struct store_user **ret_users,
+                    size_t *ret_n);
+int store_user_set_password_hash(struct store *s, int64_t id, const char *password_hash);
+int store_user_set_rights(struct store *s, int64_t id, int rights);
+int store_user_set_state(struct store *s, int64_t id, enum store_user_state state);
+/* Deletes the user, its sessions and memberships. Objects it owns keep their owner id (which is
+ * never reused); deciding what happens to them is the caller's policy. */
+int store_user_delete(struct store *s, int64_t id);
+
+/* ---- groups ---- */
+
+struct store_group {
+        int64_t id;
+        char *name;
+        struct store_acl acl;
+        int64_t created_at;
+};
+
+void store_group_clear(struct store_group *g);
+
+int store_group_create(struct store *s, const char *name, const struct store_acl *acl,
+                       int64_t *ret_id);
+int store_group_get(struct store *s, int64_t id, struct store_group *ret);
+int store_group_get_by_name(struct store *s, const char *name, struct store_group *ret);
+/* Deletes the group and its memberships. */
+int store_group_delete(struct store *s, int64_t id);
+/* -ENOENT if the user or the group does not exist, -EEXIST if already a member, -E2BIG if the user
+ * is already in STORE_USER_GROUPS_MAX groups. */
+int store_group_add_member(struct store *s, int64_t group_id, int64_t user_id);
+/* -ENOENT if not a member. */
+int store_group_remove_member(struct store *s, int64_t group_id, int64_t user_id);
+/* Returns 1 if the user is a member of the group, 0 if not. */
+int store_group_has_member(struct store *s, int64_t group_id, int64_t user_id);
+/* The ids of the user's groups, ascending (at most STORE_USER_GROUPS_MAX); free() the array, which
+ * may be NULL when *ret_n is 0. */
+int store_user_groups(struct store *s, int64_t user_id, int64_t **ret_group_ids, size_t *ret_n);
+
+/* ---- sessions (API tokens) ---- */
+
+/* The token itself is never stored, only its hash (computed by auth/). */
+struct store_session {
+        int64_t id;
+        int64_t user_id;
+        int64_t created_at;
+        int64_t expires_at;
+        bool revoked;
+};
+
+/* -ENOENT if the user does not exist, -EEXIST if the hash is already stored. */
+int store_session_create(struct store *s, int64_t user_id,
+                         const uint8_t token_hash[STORE_TOKEN_HASH_SIZE], int64_t expires_at,
+                         int64_t *ret_id);
+/*
+ * The session whose token has this hash, if it is valid at time now (expires_at > now, not
+ * revoked). -ENOENT whether the hash is unknown, expired or revoked: one answer for all three.
+ * The user's own state (disabled, pending) is not checked here.
+ */
+int store_session_lookup(struct store *s, const uint8_t token_hash[STORE_TOKEN_HASH_SIZE],
+                         int64_t now, int64_t *ret_user_id, int64_t *ret_session_id);
+/* -ENOENT if there is no such session. Revoking a revoked session succeeds. */
+int store_session_revoke(struct store *s, int64_t id);
+/* Revokes every session of the user; ret_count (may be NULL) gets the number newly revoked. */
+int store_session_revoke_user(struct store *s, int64_t user_id, uint64_t *ret_count);
+/* The user's sessions with id > after_id, at most limit (1..STORE_LIST_MAX); free() the array. */
+int store_session_list(struct store *s, int64_t user_id, int64_t after_id, size_t limit,
+                       struct store_session **ret_sessions, size_t *ret_n);
+/* Housekeeping: deletes the sessions that are revoked or no longer valid at now. */
+int store_session_purge(struct store *s, int64_t now, uint64_t *ret_count);
+
+/* ---- apps ---- */
+
+struct store_app {
+        int64_t id;
+        char *name;
+        char *description; /* never NULL in a record from store_app_get*() */
+        char *spec; /* JSON text, opaque to the store; NULL in records from store_app_list() */
+        struct store_acl acl;
+        int64_t created_at;
+        int64_t updated_at;
+};
+
+void store_app_clear(struct store_app *a);
+struct store_app *store_app_array_free(struct store_app *apps, size_t n);
+
+/* description may be NULL (stored as ""). -EEXIST if the name is taken. */
+int store_app_create(struct store *s, const char *name, const char *description, const char *spec,
+                     const struct store_acl *acl, int64_t *ret_id);
+int store_app_get(struct store *s, int64_t id, struct store_app *ret);
+int store_app_get_by_name(struct store *s, const char *name, struct store_app *ret);
+/* Apps with id > after_id in id order, at most limit; without their spec (use store_app_get). */
+int store_app_list(struct store *s, int64_t after_id, size_t limit, struct store_app **ret_apps,
+                   size_t *ret_n);
+/* Replaces the description and/or the spec (NULL: unchanged) and sets updated_at. */
+int store_app_update(struct store *s, int64_t id, const char *description, const char *spec);
+/* Jobs of a deleted app keep their record, with app_id 0. */
+int store_app_delete(struct store *s, int64_t id);
+
+/* ---- jobs ---- */
+
+/*
+ * queued → running → finished | failed | cancelled, and queued → cancelled.
+ * running → queued is the re-queue of a job whose worker disappeared (or of a node restart).
+ * failed means Warren's own fault, never the program's.
+ */
+enum store_job_state {
+        STORE_JOB_QUEUED,
+        STORE_JOB_RUNNING,
+        STORE_JOB_FINISHED,
+        STORE_JOB_CANCELLED,
+        STORE_JOB_FAILED,
+        _STORE_JOB_STATE_MAX,
+        _STORE_JOB_STATE_INVALID = -EINVAL,
+};
+
+const char *store_job_state_to_string(enum store_job_state state);
+enum store_job_state store_job_state_from_string(const char *s);
+
+struct store_job {
+        char id[STORE_JOB_ID_SIZE];
+        int64_t app_id; /* 0 once the app is deleted */
+        struct store_acl acl;
+        enum store_job_state state;
+        int priority; /* higher runs first */
+        int attempts; /* times it was moved to running */
+        char *spec;   /* JSON text as submitted; NULL in records from store_job_list() */
+        char *result; /* JSON text or NULL; NULL in records from store_job_list() */
+        char *error;  /* text or NULL; NULL in records from store_job_list() */
+        int64_t created_at;
+        int64_t started_at;  /* 0 if never started; the start of the latest attempt */
+        int64_t finished_at; /* 0 unless finished, failed or cancelled */
+};
+
+void store_job_clear(struct store_job *j);
+struct store_job *store_job_array_free(struct store_job *jobs, size_t n);
+
+/* True if id is STORE_JOB_ID_LEN lowercase hex digits. */
+bool store_job_id_valid(const char *id);
+
+/*
+ * Inserts a queued job and returns its id: 32 lowercase hex digits of 16 bytes from getrandom(),
+ * never sequential. The job is on disk (fsync'd) when this returns 0. -ENOENT if the app does not
+ * exist.
+ */
+int store_job_insert(struct store *s, int64_t app_id, const struct store_acl *acl, int priority,
+                     const char *spec, char ret_id[static STORE_JOB_ID_SIZE]);
+/* -EINVAL for a malformed id, -ENOENT for an unknown one. */
+int store_job_get(struct store *s, const char *id, struct store_job *ret);
+
+struct store_job_filter {
+        int64_t owner; /* 0: every owner (for administrators) */
+        bool by_state; /* only jobs in state */
+        enum store_job_state state;
+        /* The cursor: the created_at and id of the last job of the previous page; after_id NULL
+         * (or "") for the first page. */
+        int64_t after_created_at;
+        const char *after_id;
+        size_t limit; /* 1..STORE_LIST_MAX */
+};
+
+/* Jobs newest first (created_at, then id, descending), without spec, result and error. Every job
+ * that exists for the whole pagination appears on exactly one page. */
+int store_job_list(struct store *s, const struct store_job_filter *filter,
+                   struct store_job **ret_jobs, size_t *ret_n);
+
+/*
+ * Compare-and-set: moves the job from `from` to `to` if it is in `from`; this is how two actors
+ * never both run or both cancel a job. -ESTALE if the job is in another state, -ENOENT if it does
+ * not exist, -EINVAL if from → to is not an edge of the state machine. Moving to running counts
+ * an attempt and sets started_at; to a final state sets finished_at.
+ */
+int store_job_transition(struct store *s, const char *id, enum store_job_state from,
+                         enum store_job_state to);
+/*
+ * Ends a job with its result (JSON, may be NULL) and error (may be NULL): finished and failed only
+ * from running, cancelled from queued or running. -ESTALE otherwise (already ended, or not yet
+ * started), -ENOENT if the job does not exist.
+ */
+int store_job_finish(struct store *s, const char *id, enum store_job_state state,
+                     const char *result, const char *error);
+/*
+ * Atomically moves the queued job of highest priority (then the oldest) to running, counts the
+ * attempt, sets started_at, and returns it (with its spec). -ENOENT when no job is queued. Two
+ * connections never claim the same job.
+ */
+int store_job_claim_next(struct store *s, struct store_job *ret);
+/* At start-up: every running job goes back to queued (its attempt stays counted; the next claim
+ * counts another). ret_count (may be NULL) gets the number of jobs re-queued. */
+int store_jobs_requeue_running(struct store *s, uint64_t *ret_count);
+/* The number of jobs in each state, indexed by enum store_job_state. */
+int store_job_count_by_state(struct store *s, uint64_t ret_counts[static _STORE_JOB_STATE_MAX]);

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * The spawner: a pool of single-threaded processes that run sandboxes for a threaded daemon.
+ *
+ * A process with threads must not clone() into namespaces (another thread may hold a libc lock
+ * that the child would inherit locked). So the node forks its spawners *before* it starts any
+ * thread; each one owns a sandbox context and runs one sandbox at a time for the slot it serves.
+ * The daemon talks to a spawner over a Unix stream socket: a request is the sandbox
+ * configuration (JSON, bounded) with the sandbox's stdin, stdout and stderr passed as file
+ * descriptors; the reply is the report. A spawner exits when its socket reaches EOF or its
+ * parent dies, killing the sandbox it runs.
+ */
+
+#include <sys/types.h>
+
+#include "sandbox/sandbox.h"
+
+/* The largest configuration a request may carry (argv, env, mounts): big inputs go in files. */
+#define SPAWNER_MAX_REQUEST (UINT32_C(4) << 20)
+
+struct spawner;
+
+/*
+ * Forks n spawner processes, each with a sandbox context made from opts. Must be called while
+ * the process is still single-threaded.
+ */
+int spawner_new(const struct sandbox_context_options *opts, unsigned n, struct spawner **ret);
+
+/* Closes the sockets; each spawner kills its sandbox, if any, and exits; all are reaped. */
+struct spawner *spawner_free(struct spawner *s);
+
+unsigned spawner_size(const struct spawner *s);
+
+/*
+ * Runs cfg in a sandbox of slot `slot` (< spawner_size()) and waits for the report. The fds in
+ * cfg (stdin_fd, stdout_fd, stderr_fd; < 0: none) are passed to the spawner and stay owned by
+ * the caller. Calls on different slots may run in parallel threads; calls on one slot must not.
+ * Returns < 0 if the request is invalid (-EINVAL, -E2BIG) or the spawner is gone (-EPIPE).
+ */
+int spawner_run(struct spawner *s, unsigned slot, const struct sandbox_config *cfg,
+                struct sandbox_report *ret);
+
+/* Kills the sandbox slot `slot` is running, if any (async-signal-safe). */
+int spawner_cancel(struct spawner *s, unsigned slot);

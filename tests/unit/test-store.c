@@ -1,0 +1,1602 @@
+/* SPDX-License-Identifier: MIT */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "common/cleanup.h"
+#include "common/util.h"
+#include "store/store.h"
+#include "unit.h"
+
+/*
+ * Every test gets a fresh directory under $TMPDIR with a database path in it, removed afterwards.
+ * The store is real: a file on disk, WAL, fsync. Raw SQLite is used only to inspect or to craft
+ * files (an old schema, a newer one).
+ */
+
+struct fixture {
+        char dir[PATH_MAX / 2];
+        char path[PATH_MAX];
+};
+
+static int setup(void **state)
+{
+        const char *tmp = getenv("TMPDIR");
+        struct fixture *f = calloc(1, sizeof(*f));
+
+        if (!f)
+                return -1;
+        if (snprintf(f->dir, sizeof(f->dir), "%s/test-store-XXXXXX", tmp && *tmp ? tmp : "/tmp") >=
+                    (int) sizeof(f->dir) ||
+            !mkdtemp(f->dir)) {
+                free(f);
+                return -1;
+        }
+        if (snprintf(f->path, sizeof(f->path), "%s/warren.db", f->dir) >= (int) sizeof(f->path)) {
+                (void) rmdir(f->dir);
+                free(f);
+                return -1;
+        }
+        *state = f;
+        return 0;
+}
+
+static int teardown(void **state)
+{
+        struct fixture *f = *state;
+        _cleanup_close_ int dfd = open(f->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        DIR *d;
+        struct dirent *de;
+
+        if (dfd >= 0) {
+                d = fdopendir(dfd);
+                if (d) {
+                        dfd = -EBADF; /* owned by d now */
+                        while ((de = readdir(d)))
+                                if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+                                        (void) unlinkat(dirfd(d), de->d_name, 0);
+                        (void) closedir(d);
+                }
+        }
+        (void) rmdir(f->dir);
+        free(f);
+        return 0;
+}
+
+/* dir/name into out[PATH_MAX]; the tests' paths are short, truncation is a failure. */
+static void join(char *out, const char *dir, const char *name)
+{
+        int n = snprintf(out, PATH_MAX, "%s/%s", dir, name);
+
+        assert_true(n > 0 && n < PATH_MAX);
+}
+
+static double mono_s(void)
+{
+        return ns_to_s(now_ns(CLOCK_MONOTONIC));
+}
+
+static const struct store_acl acl_700 = {.owner = 1, .group = 0, .mode = 0700};
+
+/* Raw access, for inspection. */
+static sqlite3 *raw_open(const char *path)
+{
+        sqlite3 *db = NULL;
+
+        assert_int_equal(
+                sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
+                SQLITE_OK);
+        assert_int_equal(sqlite3_busy_timeout(db, 5000), SQLITE_OK);
+        return db;
+}
+
+static int64_t raw_int(sqlite3 *db, const char *sql)
+{
+        sqlite3_stmt *st = NULL;
+        int64_t v;
+
+        assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        v = sqlite3_column_int64(st, 0);
+        assert_int_equal(sqlite3_finalize(st), SQLITE_OK);
+        return v;
+}
+
+static void raw_exec(sqlite3 *db, const char *sql)
+{
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+}
+
+static struct store *open_ok(const char *path)
+{
+        struct store *s = NULL;
+
+        assert_int_equal(store_open(path, &s), 0);
+        assert_non_null(s);
+        return s;
+}
+
+static int64_t make_app(struct store *s, const char *name)
+{
+        int64_t id = 0;
+
+        assert_int_equal(store_app_create(s, name, "test app", "{\"run\":[\"sh\"]}", &acl_700, &id),
+                         0);
+        assert_true(id > 0);
+        return id;
+}
+
+static void insert_job(struct store *s, int64_t app, int64_t owner, int priority,
+                       char id[static STORE_JOB_ID_SIZE])
+{
+        struct store_acl acl = {.owner = owner, .group = 0, .mode = 0700};
+
+        assert_int_equal(store_job_insert(s, app, &acl, priority, "{\"source\":\"echo 1\"}", id),
+                         0);
+}
+
+static bool path_exists(const char *dir, const char *name, struct stat *ret)
+{
+        char p[PATH_MAX];
+
+        join(p, dir, name);
+        return stat(p, ret) == 0;
+}
+
+/* Checks that every open fd on a file of dir is close-on-exec; returns their number. */
+static int check_fds_cloexec(const char *dir)
+{
+        _cleanup_(closedirp) DIR *d = opendir("/proc/self/fd");
+        struct dirent *de;
+        int n = 0;
+
+        assert_non_null(d);
+        while ((de = readdir(d))) {
+                char link[64], target[PATH_MAX];
+                ssize_t len;
+                uint64_t fd;
+                int flags;
+
+                if (parse_uint(de->d_name, 0, INT_MAX, &fd) < 0)
+                        continue;
+                (void) snprintf(link, sizeof(link), "/proc/self/fd/%" PRIu64, fd);
+                len = readlink(link, target, sizeof(target) - 1);
+                if (len < 0)
+                        continue;
+                target[len] = '\0';
+                if (strncmp(target, dir, strlen(dir)) != 0 || target[strlen(dir)] != '/')
+                        continue;
+                flags = fcntl((int) fd, F_GETFD);
+                assert_true(flags >= 0);
+                if (!(flags & FD_CLOEXEC))
+                        fail_msg("fd %" PRIu64 " on '%s' is not close-on-exec", fd, target);
+                n++;
+        }
+        return n;
+}
+
+static int count_fds(void)
+{
+        _cleanup_(closedirp) DIR *d = opendir("/proc/self/fd");
+        int n = 0;
+
+        assert_non_null(d);
+        while (readdir(d))
+                n++;
+        return n;
+}
+
+/* ---- open, schema, files ---- */
+
+static void test_open_schema_wal(void **state)
+{
+        struct fixture *f = *state;
+        _cleanup_(store_closep) struct store *s = NULL;
+        struct stat st;
+        sqlite3 *db;
+        sqlite3_stmt *q;
+        int64_t id;
+
+        s = open_ok(f->path);
+        assert_int_equal(store_user_create(s, "alice", NULL, 1, STORE_USER_ACTIVE, &acl_700, &id),
+                         0);
+        /* after a write the WAL holds it */
+        assert_true(path_exists(f->dir, "warren.db-wal", &st));
+        assert_true(st.st_size > 0);
+        assert_true(path_exists(f->dir, "warren.db-shm", &st));
+        /* the database, the WAL and the shm are open, all close-on-exec */
+        assert_true(check_fds_cloexec(f->dir) >= 3);
+
+        db = raw_open(f->path);
+        assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &q, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+        assert_string_equal((const char *) sqlite3_column_text(q, 0), "wal");
+        assert_int_equal(sqlite3_finalize(q), SQLITE_OK);
+        assert_int_equal(raw_int(db, "PRAGMA user_version"), 1);
+        assert_int_equal(raw_int(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND"
+                                     " name IN ('users', 'groups', 'memberships', 'sessions',"
+                                     " 'apps', 'jobs')"),
+                         6);
+        /* the write through the store is visible to another connection */
+        assert_int_equal(raw_int(db, "SELECT count(*) FROM users WHERE name = 'alice'"), 1);
+        assert_int_equal(sqlite3_close(db), SQLITE_OK);
+
+        /* opening again is a no-op for the schema */
+        s = store_close(s);
+        s = open_ok(f->path);
+        db = raw_open(f->path);
+        assert_int_equal(raw_int(db, "PRAGMA user_version"), 1);
+        assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
+static void test_file_mode(void **state)
+{
+        struct fixture *f = *state;
+        _cleanup_(store_closep) struct store *s = NULL;
+        struct stat st;
+        mode_t old = umask(0);
+        char other[PATH_MAX];
+        int64_t id;
+        int fd;
+
+        s = open_ok(f->path);
+        (void) umask(old);
+        assert_int_equal(store_user_create(s, "alice", NULL, 1, STORE_USER_ACTIVE, &acl_700, &id),
+                         0);
+        assert_int_equal(stat(f->path, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0600);
+        assert_true(path_exists(f->dir, "warren.db-wal", &st));
+        assert_int_equal(st.st_mode & 07777, 0600);
+        assert_true(path_exists(f->dir, "warren.db-shm", &st));
+        assert_int_equal(st.st_mode & 07777, 0600);
+        s = store_close(s);
+
+        /* an existing file with a wider mode is tightened */
+        join(other, f->dir, "wide.db");
+        fd = open(other, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+        assert_true(fd >= 0);
+        assert_int_equal(fchmod(fd, 0644), 0);
+        (void) close(fd);
+        s = open_ok(other);
+        assert_int_equal(stat(other, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0600);
+}
+
+static void test_open_refuses(void **state)
+{
+        struct fixture *f = *state;
+        struct store *s = NULL;
+        char p[PATH_MAX];
+
+        /* a symlink */
+        join(p, f->dir, "link.db");
+        assert_int_equal(symlink(f->path, p), 0);
+        assert_int_equal(store_open(p, &s), -ELOOP);
+        assert_null(s);
+        /* a directory */
+        assert_int_equal(store_open(f->dir, &s), -EISDIR);
+        /* a missing directory */
+        join(p, f->dir, "missing/warren.db");
+        assert_int_equal(store_open(p, &s), -ENOENT);
+        assert_int_equal(store_open(NULL, &s), -EINVAL);
+        assert_null(s);
+        assert_null(store_close(NULL));
+}
+
+static void test_reopen_keeps_data(void **state)
+{
+        struct fixture *f = *state;
+        _cleanup_(store_closep) struct store *s = NULL;
+        _cleanup_(store_user_clear) struct store_user u = {};
+        _cleanup_(store_app_clear) struct store_app a = {};
+        _cleanup_(store_job_clear) struct store_job j = {};
+        struct store_acl acl = {.owner = 7, .group = 3, .mode = 0750};
+        char job_id[STORE_JOB_ID_SIZE];
+        int64_t uid, app;
+
+        s = open_ok(f->path);
+        assert_int_equal(
+                store_user_create(s, "bob", "$argon2id$v=19$x", 2, STORE_USER_PENDING, &acl, &uid),
+                0);
+        assert_int_equal(
+                store_app_create(s, "python3", "Python 3", "{\"run\":[\"python3\"]}", &acl, &app),
+                0);
+        assert_int_equal(store_job_insert(s, app, &acl, 4, "{\"source\":\"print(1)\"}", job_id), 0);
+        s = store_close(s);
+
+        s = open_ok(f->path);
+        assert_int_equal(store_user_get_by_name(s, "bob", &u), 0);
+        assert_int_equal(u.id, uid);
+        assert_string_equal(u.name, "bob");
+        assert_string_equal(u.password_hash, "$argon2id$v=19$x");
+        assert_int_equal(u.rights, 2);
+        assert_int_equal(u.state, STORE_USER_PENDING);
+        assert_int_equal(u.acl.owner, 7);
+        assert_int_equal(u.acl.group, 3);
+        assert_int_equal(u.acl.mode, 0750);
+        assert_true(u.created_at > 0);
+
+        assert_int_equal(store_app_get(s, app, &a), 0);
+        assert_string_equal(a.name, "python3");
+        assert_string_equal(a.description, "Python 3");
+        assert_string_equal(a.spec, "{\"run\":[\"python3\"]}");
+        assert_int_equal(a.acl.mode, 0750);
+
+        assert_int_equal(store_job_get(s, job_id, &j), 0);
+        assert_string_equal(j.id, job_id);
+        assert_int_equal(j.app_id, app);
+        assert_int_equal(j.state, STORE_JOB_QUEUED);
+        assert_int_equal(j.priority, 4);
+        assert_int_equal(j.attempts, 0);
+        assert_string_equal(j.spec, "{\"source\":\"print(1)\"}");
+        assert_null(j.result);
+        assert_null(j.error);
+        assert_int_equal(j.acl.owner, 7);
+        assert_int_equal(j.acl.group, 3);
+        assert_int_equal(j.acl.mode, 0750);
+        assert_true(j.created_at > 0);
+        assert_int_equal(j.started_at, 0);
+        assert_int_equal(j.finished_at, 0);
+}
+
+static void test_migration_from_v0(void **state)
+{
+        struct fixture *f = *state;
+        _cleanup_(store_closep) struct store *s = NULL;
+        int64_t id;
+        sqlite3 *db;
+
+        /* a version-0 file: some table of its own, none of ours */
+        db = raw_open(f->path);
+        raw_exec(db, "CREATE TABLE notes (x TEXT); INSERT INTO notes VALUES ('kept');");
+        assert_int_equal(raw_int(db, "PRAGMA user_version"), 0);
+        assert_int_equal(sqlite3_close(db), SQLITE_OK);
+
+        s = open_ok(f->path);
+        assert_int_equal(store_user_create(s, "alice", NULL, 1, STORE_USER_ACTIVE, &acl_700, &id),
+                         0);
+        s = store_close(s);
+
+        db = raw_open(f->path);
+        assert_int_equal(raw_int(db, "PRAGMA user_version"), 1);
+        assert_int_equal(raw_int(db, "SELECT count(*) FROM notes WHERE x = 'kept'"), 1);
+        assert_int_equal(raw_int(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND"
+                                     " name IN ('users', 'groups', 'memberships', 'sessions',"
+                                     " 'apps', 'jobs')"),
+                         6);
+        assert_int_equal(
+                raw_int(db, "SELECT count(*) FROM sqlite_schema WHERE name = 'jobs_queue'"), 1);
+        assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
+static void test_migration_failure_rolls_back(void **state)
+{
+        struct fixture *f = *state;
+        struct store *s = NULL;
+        sqlite3 *db;
+
+        /* a version-0 file whose "jobs" is not ours: the migration fails as a whole */
+        db = raw_open(f->path);
+        raw_exec(db, "CREATE TABLE jobs (x TEXT)");
+        assert_int_equal(sqlite3_close(db), SQLITE_OK);
+
+        assert_true(store_open(f->path, &s) < 0);
+        assert_null(s);
+
+        db = raw_open(f->path);
+        assert_int_equal(raw_int(db, "PRAGMA user_version"), 0);
+        assert_int_equal(raw_int(db, "SELECT count(*) FROM sqlite_schema WHERE name = 'users'"), 0);
+        assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
+static void test_newer_schema_refused(void **state)
+{
+        struct fixture *f = *state;
+        struct store *s = NULL;
+        sqlite3 *db;
+
+        db = raw_open(f->path);
+        raw_exec(db, "PRAGMA user_version = 99");
+        assert_int_equal(sqlite3_close(db), SQLITE_OK);
+        assert_int_equal(store_open(f->path, &s), -EPROTONOSUPPORT);
+        assert_null(s);
+}
+
+static void test_corrupt_file(void **state)
+{
+        struct fixture *f = *state;
+        struct store *s = NULL;
+        char garbage[8192], back[sizeof(garbage)];
+        int fd, before = count_fds();
+
+        for (size_t i = 0; i < sizeof(garbage); i++)
+                garbage[i] = (char) ("not a database "[i % 15] ^ (i & 0x10));
+        fd = open(f->path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+        assert_true(fd >= 0);
+        assert_int_equal(write_full(fd, garbage, sizeof(garbage)), 0);
+        (void) close(fd);
+
+        assert_int_equal(store_open(f->path, &s), -EBADMSG);
+        assert_null(s);
+        assert_int_equal(count_fds(), before); /* nothing leaked */
+
+        /* and the file is untouched */
+        fd = open(f->path, O_RDONLY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(read_full(fd, back, sizeof(back)), (ssize_t) sizeof(back));
+        (void) close(fd);
+        assert_memory_equal(garbage, back, sizeof(garbage));
+}
+
+static void test_corrupt_pages(void **state)
+{
+        struct fixture *f = *state;
+        struct store *s = NULL;
+        struct stat st;
+        char junk[4096];
+        int fd, r, bad = 0;
+        sqlite3 *db;
+
+        s = open_ok(f->path);
+        s = store_close(s);
+        /* a few pages of users, in one transaction */
+        db = raw_open(f->path);
+        raw_exec(db,
+                 "WITH RECURSIVE c(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM c WHERE x < 199)"
+                 " INSERT INTO users (name, rights, state, owner_id, group_id, mode, created_at)"
+                 " SELECT 'user' || x, 1, 'active', 1, 0, 448, 0 FROM c");
+        assert_int_equal(sqlite3_close(db), SQLITE_OK); /* the last close checkpoints the WAL */
+
+        /* keep page 1 (header and the start of the schema), trash every other page */
+        assert_int_equal(stat(f->path, &st), 0);
+        assert_true(st.st_size > 4 * 4096);
+        memset(junk, 0xa5, sizeof(junk));
+        fd = open(f->path, O_WRONLY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        for (off_t off = 4096; off < st.st_size; off += 4096)
+                assert_int_equal(pwrite(fd, junk, sizeof(junk), off), (ssize_t) sizeof(junk));
+        (void) close(fd);
+
+        r = store_open(f->path, &s);
+        if (r < 0) {
+                assert_int_equal(r, -EBADMSG);
+                assert_null(s);
+                return;
+        }
+        {
+                _cleanup_(store_user_clear) struct store_user u = {};
+                r = store_user_get_by_name(s, "user100", &u);
+                bad += r == -EBADMSG;
+        }
+        {
+                uint64_t counts[_STORE_JOB_STATE_MAX];
+                r = store_job_count_by_state(s, counts);
+                bad += r == -EBADMSG;
+        }
+        s = store_close(s);
+        assert_true(bad > 0);
+}
+
+/* ---- users ---- */
+
+static void test_users(void **state)
+{
+        struct fixture *f = *state;
+        _cleanup_(store_closep) struct store *s = NULL;
+        _cleanup_(store_user_clear) struct store_user u = {};
+        struct store_user *list = NULL;
+        struct store_acl bad_mode = {.owner = 1, .mode = 01777};
+        char big[STORE_PASSWORD_HASH_MAX + 2];
+        int64_t alice, bob, carol, id = -1;
+        size_t n = 99;
+
+        s = open_ok(f->path);
+        assert_int_equal(store_user_create(s, "alice", "h1", 1, STORE_USER_ACTIVE,
+                                           &(struct store_acl){.mode = 0700}, &alice),
+                         0);
+        assert_int_equal(store_user_create(s, "bob", NULL, 1, STORE_USER_ACTIVE, &acl_700, &bob),
+                         0);
+        assert_true(bob > alice);
+
+        /* duplicate name */
+        assert_int_equal(store_user_create(s, "alice", NULL, 1, STORE_USER_ACTIVE, &acl_700, &id),
+                         -EEXIST);
+        assert_int_equal(id, -1);
+
+        /* invalid names, states, modes, sizes */
+        static const char *const bad_names[] = {
+                "",
+                "Alice",
+                "1alice",
+                "_x",
+                "al ice",
+                "al/ice",
+                "al\nice",
+                "ali\xc3\xa9",
+                ".x",
+                "-x",
+                "a*",
+                "a'--",
+                "x;DROP TABLE users",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad_names); i++)
+                assert_int_equal(store_user_create(s, bad_names[i], NULL, 1, STORE_USER_ACTIVE,
+                                                   &acl_700, &id),
+                                 -EINVAL);
+        assert_int_equal(store_user_create(s, NULL, NULL, 1, STORE_USER_ACTIVE, &acl_700, &id),
+                         -EINVAL);
+        char longname[STORE_NAME_MAX + 2];
+        memset(longname, 'a', sizeof(longname) - 1);
+        longname[sizeof(longname) - 1] = '\0';
+        assert_int_equal(store_user_create(s, longname, NULL, 1, STORE_USER_ACTIVE, &acl_700, &id),
+                         -EINVAL);
+        longname[STORE_NAME_MAX] = '\0'; /* exactly the maximum */
+        assert_int_equal(store_user_create(s, longname, NULL, 1, STORE_USER_ACTIVE, &acl_700, &id),
+                         0);
+        assert_true(store_name_valid("a.b-c_9"));
+        assert_int_equal(
+                store_user_create(s, "dave", NULL, 1, (enum store_user_state) 7, &acl_700, &id),
+                -EINVAL);
+        assert_int_equal(store_user_create(s, "dave", NULL, 1, STORE_USER_ACTIVE, &bad_mode, &id),
+                         -EINVAL);
+        assert_int_equal(store_user_create(s, "dave", NULL, 1, STORE_USER_ACTIVE, NULL, &id),
+                         -EINVAL);
+        memset(big, 'h', sizeof(big) - 1);
+        big[sizeof(big) - 1] = '\0';
+        assert_int_equal(store_user_create(s, "dave", big, 1, STORE_USER_ACTIVE, &acl_700, &id),
+                         -E2BIG);
+
+        /* get */
+        assert_int_equal(store_user_get(s, alice, &u), 0);
+        assert_string_equal(u.name, "alice");
+        assert_string_equal(u.password_hash, "h1");
+        assert_int_equal(u.acl.owner, alice); /* owner 0: the user owns itself */
+        store_user_clear(&u);
+        assert_int_equal(store_user_get(s, bob, &u), 0);
+        assert_null(u.password_hash);
+        assert_int_equal(u.acl.owner, 1);
+        store_user_clear(&u);
+        assert_int_equal(store_user_get(s, 424242, &u), -ENOENT);
+        assert_int_equal(store_user_get_by_name(s, "nobody", &u), -ENOENT);
+        assert_int_equal(store_user_get_by_name(s, "No Body", &u), -EINVAL);
+        assert_null(u.name); /* untouched on failure */
+
+        /* setters */
+        assert_int_equal(store_user_set_password_hash(s, bob, "h2"), 0);
+        assert_int_equal(store_user_set_rights(s, bob, 9), 0);
+        assert_int_equal(store_user_set_state(s, bob, STORE_USER_DISABLED), 0);
+        assert_int_equal(store_user_get_by_name(s, "bob", &u), 0);
+        assert_string_equal(u.password_hash, "h2");
+        assert_int_equal(u.rights, 9);
+        assert_int_equal(u.state, STORE_USER_DISABLED);
+        store_user_clear(&u);
+        assert_int_equal(store_user_set_password_hash(s, bob, NULL), 0);
+        assert_int_equal(store_user_get(s, bob, &u), 0);
+        assert_null(u.password_hash);
+        store_user_clear(&u);
+        assert_int_equal(store_user_set_rights(s, 424242, 1), -ENOENT);
+        assert_int_equal(store_user_set_state(s, 424242, STORE_USER_ACTIVE), -ENOENT);
+        assert_int_equal(store_user_set_password_hash(s, 424242, "x"), -ENOENT);
+        assert_int_equal(store_user_set_state(s, bob, _STORE_USER_STATE_MAX), -EINVAL);
+
+        /* list, in pages of 2: alice, bob, aaaa... */
+        assert_int_equal(
+                store_user_create(s, "carol", NULL, 1, STORE_USER_ACTIVE, &acl_700, &carol), 0);
+        assert_int_equal(store_user_list(s, 0, 2, &list, &n), 0);
+        assert_int_equal(n, 2);
+        assert_int_equal(list[0].id, alice);
+        assert_int_equal(list[1].id, bob);
+        id = list[1].id;
+        list = store_user_array_free(list, n);
+        assert_int_equal(store_user_list(s, id, 2, &list, &n), 0);
+        assert_int_equal(n, 2);
+        assert_int_equal(list[1].id, carol);
+        id = list[1].id;
+        list = store_user_array_free(list, n);
+        assert_int_equal(store_user_list(s, id, 2, &list, &n), 0);
+        assert_int_equal(n, 0);
+        assert_null(list);
+        assert_int_equal(store_user_list(s, 0, 0, &list, &n), -EINVAL);
+        assert_int_equal(store_user_list(s, 0, STORE_LIST_MAX + 1, &list, &n), -EINVAL);
+
+        /* delete; ids are never reused */
+        assert_int_equal(store_user_delete(s, carol), 0);
+        assert_int_equal(store_user_delete(s, carol), -ENOENT);
+        assert_int_equal(store_user_get(s, carol, &u), -ENOENT);
+        assert_int_equal(store_user_create(s, "erin", NULL, 1, STORE_USER_ACTIVE, &acl_700, &id),
+                         0);
+        assert_true(id > carol);
+
+        /* enum strings */
+        assert_string_equal(store_user_state_to_string(STORE_USER_PENDING), "pending");
+        assert_null(store_user_state_to_string(_STORE_USER_STATE_MAX));
+        assert_int_equal(store_user_state_from_string("disabled"), STORE_USER_DISABLED);
+        assert_int_equal(store_user_state_from_string("Disabled"), -EINVAL);
+        assert_int_equal(store_user_state_from_string(NULL), -EINVAL);
+}
+
+/* ---- groups ---- */
+
+static void test_groups(void **state)
+{
+        struct fixture *f = *state;
+        _cleanup_(store_closep) struct store *s = NULL;
+        _cleanup_(store_group_clear) struct store_group g = {};
+        _cleanup_free_ int64_t *ids = NULL;
+        int64_t alice, bob, staff, devs, id;
+        size_t n;
+
+        s = open_ok(f->path);
+        assert_int_equal(
+                store_user_create(s, "alice", NULL, 1, STORE_USER_ACTIVE, &acl_700, &alice), 0);
+        assert_int_equal(store_user_create(s, "bob", NULL, 1, STORE_USER_ACTIVE, &acl_700, &bob),
+                         0);
+        assert_int_equal(store_group_create(s, "staff", &acl_700, &staff), 0);
+        assert_int_equal(store_group_create(s, "devs", &acl_700, &devs), 0);
+        assert_int_equal(store_group_create(s, "staff", &acl_700, &id), -EEXIST);
+        assert_int_equal(store_group_create(s, "Staff", &acl_700, &id), -EINVAL);
+
+        assert_int_equal(store_group_get_by_name(s, "devs", &g), 0);
+        assert_int_equal(g.id, devs);
+        assert_string_equal(g.name, "devs");
+        store_group_clear(&g);
+        assert_int_equal(store_group_get(s, staff, &g), 0);
+        assert_string_equal(g.name, "staff");
+        assert_int_equal(store_group_get(s, 999, &g), -ENOENT);
+
+        assert_int_equal(store_group_add_member(s, staff, alice), 0);
+        assert_int_equal(store_group_add_member(s, devs, alice), 0);
+        assert_int_equal(store_group_add_member(s, staff, bob), 0);
+        assert_int_equal(store_group_add_member(s, staff, alice), -EEXIST);
+        assert_int_equal(store_group_add_member(s, 999, alice), -ENOENT);
+        assert_int_equal(store_group_add_member(s, staff, 999), -ENOENT);
+        assert_int_equal(store_group_has_member(s, staff, alice), 1);
+        assert_int_equal(store_group_has_member(s, devs, bob), 0);
+
+        assert_int_equal(store_user_groups(s, alice, &ids, &n), 0);
+        assert_int_equal(n, 2);
+        assert_int_equal(ids[0], staff);
+        assert_int_equal(ids[1], devs);
+        ids = (free(ids), NULL);
+
+        assert_int_equal(store_group_remove_member(s, devs, alice), 0);
+        assert_int_equal(store_group_remove_member(s, devs, alice), -ENOENT);
+        assert_int_equal(store_user_groups(s, alice, &ids, &n), 0);
+        assert_int_equal(n, 1);
+        ids = (free(ids), NULL);
+
+        /* deleting a group or a user drops its memberships */
+        assert_int_equal(store_group_delete(s, staff), 0);
+        assert_int_equal(store_group_delete(s, staff), -ENOENT);
+        assert_int_equal(store_user_groups(s, alice, &ids, &n), 0);
+        assert_int_equal(n, 0);
+        assert_null(ids);
+        assert_int_equal(store_group_add_member(s, devs, bob), 0);
+        assert_int_equal(store_user_delete(s, bob), 0);
+        assert_int_equal(store_group_has_member(s, devs, bob), 0);
+}
+
+static void test_group_limit(void **state)
+{
+        struct fixture *f = *state;
+        _cleanup_(store_closep) struct store *s = NULL;
+        _cleanup_free_ int64_t *ids = NULL;
+        int64_t alice, g;
+        size_t n;
+        sqlite3 *db;
+
+        s = open_ok(f->path);
+        assert_int_equal(
+                store_user_create(s, "alice", NULL, 1, STORE_USER_ACTIVE, &acl_700, &alice), 0);
+        /* the fixture in one transaction: alice in STORE_USER_GROUPS_MAX - 1 groups */
+        db = raw_open(f->path);
+        raw_exec(db, "BEGIN;"
+                     "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 255)"
+                     " INSERT INTO groups (name, owner_id, group_id, mode, created_at)"
+                     " SELECT 'g' || x, 1, 0, 448, 0 FROM c;"
+                     "INSERT INTO memberships (user_id, group_id) SELECT 1, id FROM groups;"
+                     "COMMIT;");
+        assert_int_equal(raw_int(db, "SELECT count(*) FROM memberships"),
+                         STORE_USER_GROUPS_MAX - 1);
+        assert_int_equal(sqlite3_close(db), SQLITE_OK);
+
+        assert_int_equal(store_group_create(s, "last", &acl_700, &g), 0);
+        assert_int_equal(store_group_add_member(s, g, alice), 0);
+        assert_int_equal(store_group_create(s, "one-too-many", &acl_700, &g), 0);
+        assert_int_equal(store_group_add_member(s, g, alice), -E2BIG);
+        assert_int_equal(store_group_has_member(s, g, alice), 0);
+        assert_int_equal(store_user_groups(s, alice, &ids, &n), 0);
+        assert_int_equal(n, STORE_USER_GROUPS_MAX);
+}
+
+/* ---- sessions ---- */
+
+static void hash_of(uint8_t h[STORE_TOKEN_HASH_SIZE], uint8_t seed)
+{
+        for (size_t i = 0; i < STORE_TOKEN_HASH_SIZE; i++)
+                h[i] = (uint8_t) (seed * 31 + i);
+}
+
+static void test_sessions(void **state)
+{
+        struct fixture *f = *state;
+        _cleanup_(store_closep) struct store *s = NULL;
+        _cleanup_free_ struct store_session *list = NULL;
+        uint8_t h1[32], h2[32], h3[32], unknown[32];
+        int64_t alice, bob, sid1, sid2, sid3, uid = -1, sid = -1, id;
+        const int64_t t0 = INT64_C(1700000000) * 1000000000;
+        uint64_t count;
+        size_t n;
+
+        s = open_ok(f->path);
+        assert_int_equal(
+                store_user_create(s, "alice", NULL, 1, STORE_USER_ACTIVE, &acl_700, &alice), 0);
+        assert_int_equal(store_user_create(s, "bob", NULL, 1, STORE_USER_ACTIVE, &acl_700, &bob),
+                         0);
+        hash_of(h1, 1);
+        hash_of(h2, 2);
+        hash_of(h3, 3);
+        hash_of(unknown, 9);
+        assert_int_equal(store_session_create(s, alice, h1, t0 + 100, &sid1), 0);
+        assert_int_equal(store_session_create(s, alice, h2, t0 + 100, &sid2), 0);
+        assert_int_equal(store_session_create(s, bob, h3, t0 + 100, &sid3), 0);
+        assert_int_equal(store_session_create(s, bob, h1, t0 + 100, &id), -EEXIST);
+        assert_int_equal(store_session_create(s, 999, unknown, t0 + 100, &id), -ENOENT);
+
+        /* valid */
+        assert_int_equal(store_session_lookup(s, h1, t0, &uid, &sid), 0);
+        assert_int_equal(uid, alice);
+        assert_int_equal(sid, sid1);
+        assert_int_equal(store_session_lookup(s, h3, t0 + 99, &uid, &sid), 0);
+        assert_int_equal(uid, bob);
+        assert_int_equal(sid, sid3);
+        /* expired: at expires_at and after */
+        uid = sid = -1;
+        assert_int_equal(store_session_lookup(s, h1, t0 + 100, &uid, &sid), -ENOENT);
+        assert_int_equal(store_session_lookup(s, h1, t0 + 1000, &uid, &sid), -ENOENT);
+        /* unknown */
+        assert_int_equal(store_session_lookup(s, unknown, t0, &uid, &sid), -ENOENT);
+        /* revoked */
+        assert_int_equal(store_session_revoke(s, sid1), 0);
+        assert_int_equal(store_session_revoke(s, sid1), 0);
+        assert_int_equal(store_session_revoke(s, 999), -ENOENT);
+        assert_int_equal(store_session_lookup(s, h1, t0, &uid, &sid), -ENOENT);
+        assert_int_equal(uid, -1);
+        assert_int_equal(sid, -1);
+        assert_int_equal(store_session_lookup(s, h2, t0, &uid, &sid), 0);
+
+        /* list */
+        assert_int_equal(store_session_list(s, alice, 0, 10, &list, &n), 0);
+        assert_int_equal(n, 2);
+        assert_int_equal(list[0].id, sid1);
+        assert_true(list[0].revoked);
+        assert_int_equal(list[1].id, sid2);
+        assert_false(list[1].revoked);
+        assert_int_equal(list[1].expires_at, t0 + 100);
+        assert_int_equal(list[1].user_id, alice);
+        list = (free(list), NULL);
+        assert_int_equal(store_session_list(s, alice, sid1, 10, &list, &n), 0);
+        assert_int_equal(n, 1);
+        list = (free(list), NULL);
+
+        /* revoke all of a user */
+        assert_int_equal(store_session_revoke_user(s, alice, &count), 0);
+        assert_int_equal(count, 1);
+        assert_int_equal(store_session_lookup(s, h2, t0, &uid, &sid), -ENOENT);
+        assert_int_equal(store_session_lookup(s, h3, t0, &uid, &sid), 0); /* bob's stays */
+
+        /* purge: alice's two revoked ones go */
+        assert_int_equal(store_session_purge(s, t0, &count), 0);
+        assert_int_equal(count, 2);
+        assert_int_equal(store_session_list(s, alice, 0, 10, &list, &n), 0);
+        assert_int_equal(n, 0);
+}
+
+static void test_session_cascade(void **state)
+{
+        struct fixture *f = *state;
+        _cleanup_(store_closep) struct store *s = NULL;
+        uint8_t h[32];
+        int64_t alice, bob, id, uid, sid;
+        const int64_t far = INT64_MAX;
+        sqlite3 *db;
+
+        s = open_ok(f->path);
+        assert_int_equal(
+                store_user_create(s, "alice", NULL, 1, STORE_USER_ACTIVE, &acl_700, &alice), 0);
+        assert_int_equal(store_user_create(s, "bob", NULL, 1, STORE_USER_ACTIVE, &acl_700, &bob),
+                         0);
+        for (uint8_t i = 0; i < 3; i++) {
+                hash_of(h, i);
+                assert_int_equal(store_session_create(s, alice, h, far, &id), 0);
+        }
+        hash_of(h, 50);
+        assert_int_equal(store_session_create(s, bob, h, far, &id), 0);
+
+        assert_int_equal(store_user_delete(s, alice), 0);
+        for (uint8_t i = 0; i < 3; i++) {
+                hash_of(h, i);
+                assert_int_equal(store_session_lookup(s, h, 0, &uid, &sid), -ENOENT);
+        }
+        db = raw_open(f->path);
+        assert_int_equal(raw_int(db, "SELECT count(*) FROM sessions"), 1);
+        assert_int_equal(sqlite3_close(db), SQLITE_OK);
+        hash_of(h, 50);
+        assert_int_equal(store_session_lookup(s, h, 0, &uid, &sid), 0);
+        assert_int_equal(uid, bob);
+}
+
+/* ---- apps ---- */
+
+static void test_apps(void **state)
+{
+        struct fixture *f = *state;
+        _cleanup_(store_closep) struct store *s = NULL;
+        _cleanup_(store_app_clear) struct store_app a = {};
+        _cleanup_(store_job_clear) struct store_job j = {};
+        struct store_app *list = NULL;
+        char job_id[STORE_JOB_ID_SIZE];
+        int64_t sh, py, id;
+        size_t n;
+
+        s = open_ok(f->path);
+        sh = make_app(s, "sh");
+        assert_int_equal(store_app_create(s, "python3", NULL, "{}", &acl_700, &py), 0);
+        assert_int_equal(store_app_create(s, "sh", NULL, "{}", &acl_700, &id), -EEXIST);
+        assert_int_equal(store_app_create(s, "C++", NULL, "{}", &acl_700, &id), -EINVAL);
+        assert_int_equal(store_app_create(s, "c", NULL, NULL, &acl_700, &id), -EINVAL);
+
+        assert_int_equal(store_app_get_by_name(s, "python3", &a), 0);
+        assert_int_equal(a.id, py);
+        assert_string_equal(a.description, "");
+        assert_string_equal(a.spec, "{}");
+        assert_int_equal(a.created_at, a.updated_at);
+        store_app_clear(&a);
+        assert_int_equal(store_app_get(s, 999, &a), -ENOENT);
+        assert_int_equal(store_app_get_by_name(s, "nope", &a), -ENOENT);
+
+        /* update: NULL leaves a field alone */
+        assert_int_equal(store_app_update(s, py, "Python", NULL), 0);
+        assert_int_equal(store_app_get(s, py, &a), 0);
+        assert_string_equal(a.description, "Python");
+        assert_string_equal(a.spec, "{}");
+        assert_true(a.updated_at >= a.created_at);
+        store_app_clear(&a);
+        assert_int_equal(store_app_update(s, py, NULL, "{\"run\":[\"python3\"]}"), 0);
+        assert_int_equal(store_app_get(s, py, &a), 0);
+        assert_string_equal(a.description, "Python");
+        assert_string_equal(a.spec, "{\"run\":[\"python3\"]}");
+        store_app_clear(&a);
+        assert_int_equal(store_app_update(s, 999, "x", NULL), -ENOENT);
+
+        /* list: metadata only */
+        assert_int_equal(store_app_list(s, 0, 10, &list, &n), 0);
+        assert_int_equal(n, 2);
+        assert_string_equal(list[0].name, "sh");
+        assert_null(list[0].spec);
+        assert_string_equal(list[1].description, "Python");
+        list = store_app_array_free(list, n);
+
+        /* a deleted app leaves its jobs with app_id 0 */
+        insert_job(s, sh, 1, 0, job_id);
+        assert_int_equal(store_app_delete(s, sh), 0);
+        assert_int_equal(store_app_delete(s, sh), -ENOENT);
+        assert_int_equal(store_job_get(s, job_id, &j), 0);
+        assert_int_equal(j.app_id, 0);
+        /* and a job cannot refer to a missing app */
+        assert_int_equal(store_job_insert(s, sh, &acl_700, 0, "{}", job_id), -ENOENT);
+        assert_int_equal(store_job_insert(s, 0, &acl_700, 0, "{}", job_id), -EINVAL);
+}
+
+static void test_bounds(void **state)
+{
+        struct fixture *f = *state;
+        _cleanup_(store_closep) struct store *s = NULL;
+        _cleanup_free_ char *huge = malloc(STORE_JSON_MAX + 2);
+        _cleanup_free_ char *desc = malloc(STORE_DESCRIPTION_MAX + 2);
+        _cleanup_(store_job_clear) struct store_job j = {};
+        char job_id[STORE_JOB_ID_SIZE];
+        int64_t app, id;
+
+        assert_non_null(huge);
+        assert_non_null(desc);
+        s = open_ok(f->path);
+        app = make_app(s, "sh");
+
+        memset(huge, ' ', STORE_JSON_MAX + 1);
+        huge[STORE_JSON_MAX + 1] = '\0';
+        memset(desc, 'd', STORE_DESCRIPTION_MAX + 1);
+        desc[STORE_DESCRIPTION_MAX + 1] = '\0';
+
+        assert_int_equal(store_job_insert(s, app, &acl_700, 0, huge, job_id), -E2BIG);
+        assert_int_equal(store_app_create(s, "big", NULL, huge, &acl_700, &id), -E2BIG);
+        assert_int_equal(store_app_create(s, "big", desc, "{}", &acl_700, &id), -E2BIG);
+        assert_int_equal(store_app_update(s, app, NULL, huge), -E2BIG);
+        assert_int_equal(store_app_update(s, app, desc, NULL), -E2BIG);
+
+        /* exactly the maximum is accepted, and read back whole */
+        huge[STORE_JSON_MAX] = '\0';
+        assert_int_equal(store_job_insert(s, app, &acl_700, 0, huge, job_id), 0);
+        insert_job(s, app, 1, 0, job_id);
+        assert_int_equal(store_job_claim_next(s, &j), 0);
+        assert_int_equal(strlen(j.spec), STORE_JSON_MAX);
+        assert_int_equal(store_job_finish(s, j.id, STORE_JOB_FINISHED, huge, desc), -E2BIG);
+        huge[STORE_JSON_MAX] = ' ';
+        assert_int_equal(store_job_finish(s, j.id, STORE_JOB_FINISHED, huge, NULL), -E2BIG);
+}
+
+/* ---- jobs ---- */
+
+static int cmp_id(const void *a, const void *b)
+{
+        return strcmp(a, b);
+}
+
+static void test_job_ids(void **state)
+{
+        struct fixture *f = *state;
+        _cleanup_(store_closep) struct store *s = NULL;
+        _cleanup_free_ char(*ids)[STORE_JOB_ID_SIZE] = calloc(1000, STORE_JOB_ID_SIZE);
+        int64_t app;
+        double t;
+
+        assert_non_null(ids);
+        s = open_ok(f->path);
+        app = make_app(s, "sh");
+
+        t = mono_s();
+        for (int i = 0; i < 1000; i++) {
+                insert_job(s, app, 1, 0, ids[i]);
+                assert_int_equal(strlen(ids[i]), STORE_JOB_ID_LEN);
+                assert_true(store_job_id_valid(ids[i]));
+        }
+        t = mono_s() - t;
+        printf("# 1000 job inserts (one fsync'd transaction each): %.3f s, %.0f inserts/s\n", t,
+               1000 / t);
+
+        qsort(ids, 1000, STORE_JOB_ID_SIZE, cmp_id);
+        for (int i = 1; i < 1000; i++)
+                assert_string_not_equal(ids[i - 1], ids[i]);
+
+        assert_false(store_job_id_valid("0123456789abcdef0123456789ABCDEF"));
+        assert_false(store_job_id_valid("0123456789abcdef0123456789abcde"));
+        assert_false(store_job_id_valid("0123456789abcdef0123456789abcdef0"));
+        assert_false(store_job_id_valid(NULL));
+        {
+                _cleanup_(store_job_clear) struct store_job j = {};
+                assert_int_equal(store_job_get(s, "0123456789abcdef0123456789abcdef", &j), -ENOENT);
+                assert_int_equal(store_job_get(s, "' OR 1=1 --", &j), -EINVAL);
+        }
+}
+
+static void test_claim_order(void **state)
+{
+        struct fixture *f = *state;
+        _cleanup_(store_closep) struct store *s = NULL;
+        static const int prio[] = {0, 5, 0, 5, 10, -3};
+        static const int expect[] = {4, 1, 3, 0, 2, 5}; /* priority, then the oldest */
+        char ids[ELEMENTSOF(prio)][STORE_JOB_ID_SIZE];
+        int64_t app;
+
+        s = open_ok(f->path);
+        app = make_app(s, "sh");
+        for (size_t i = 0; i < ELEMENTSOF(prio); i++)
+                insert_job(s, app, 1, prio[i], ids[i]);
+
+        for (size_t i = 0; i < ELEMENTSOF(expect); i++) {
+                _cleanup_(store_job_clear) struct store_job j = {};
+                assert_int_equal(store_job_claim_next(s, &j), 0);
+                assert_string_equal(j.id, ids[expect[i]]);
+                assert_int_equal(j.state, STORE_JOB_RUNNING);
+                assert_int_equal(j.attempts, 1);
+                assert_int_equal(j.priority, prio[expect[i]]);
+                assert_true(j.started_at >= j.created_at);
+                assert_non_null(j.spec);
+        }
+        {
+                struct store_job j = {.priority = 77};
+                assert_int_equal(store_job_claim_next(s, &j), -ENOENT);
+                assert_int_equal(j.priority, 77);
+        }
+
+        /* claim latency, on a small queue */
+        char id[STORE_JOB_ID_SIZE];
+        for (int i = 0; i < 50; i++)
+                insert_job(s, app, 1, i % 7, id);
+        double t = mono_s();
+        for (int i = 0; i < 50; i++) {
+                _cleanup_(store_job_clear) struct store_job j = {};
+                assert_int_equal(store_job_claim_next(s, &j), 0);
+        }
+        t = mono_s() - t;
+        printf("# claim_next: %.0f us per claim (one fsync'd transaction each)\n", t / 50 * 1e6);
+}
+
+static void test_transition_cas(void **state)
+{
+        struct fixture *f = *state;
+        _cleanup_(store_closep) struct store *s = NULL;
+        _cleanup_(store_job_clear) struct store_job j = {};
+        char id[STORE_JOB_ID_SIZE];
+        int64_t app;
+
+        s = open_ok(f->path);
+        app = make_app(s, "sh");
+        insert_job(s, app, 1, 0, id);
+
+        assert_int_equal(store_job_transition(s, id, STORE_JOB_QUEUED, STORE_JOB_RUNNING), 0);
+        /* the second actor that believed it queued loses */
+        assert_int_equal(store_job_transition(s, id, STORE_JOB_QUEUED, STORE_JOB_RUNNING), -ESTALE);
+        assert_int_equal(store_job_transition(s, id, STORE_JOB_QUEUED, STORE_JOB_CANCELLED),
+                         -ESTALE);
+        assert_int_equal(store_job_get(s, id, &j), 0);
+        assert_int_equal(j.state, STORE_JOB_RUNNING);
+        assert_int_equal(j.attempts, 1);
+        assert_true(j.started_at > 0);
+        store_job_clear(&j);
+
+        /* back to the queue, and again: attempts count */
+        assert_int_equal(store_job_transition(s, id, STORE_JOB_RUNNING, STORE_JOB_QUEUED), 0);
+        assert_int_equal(store_job_transition(s, id, STORE_JOB_QUEUED, STORE_JOB_RUNNING), 0);
+        assert_int_equal(store_job_get(s, id, &j), 0);
+        assert_int_equal(j.attempts, 2);
+        store_job_clear(&j);
+
+        /* not edges of the state machine */
+        assert_int_equal(store_job_transition(s, id, STORE_JOB_QUEUED, STORE_JOB_FINISHED),
+                         -EINVAL);
+        assert_int_equal(store_job_transition(s, id, STORE_JOB_FINISHED, STORE_JOB_QUEUED),
+                         -EINVAL);
+        assert_int_equal(store_job_transition(s, id, STORE_JOB_RUNNING, STORE_JOB_RUNNING),
+                         -EINVAL);
+        assert_int_equal(store_job_transition(s, id, (enum store_job_state) 9, STORE_JOB_QUEUED),
+                         -EINVAL);
+
+        assert_int_equal(store_job_transition(s, id, STORE_JOB_RUNNING, STORE_JOB_CANCELLED), 0);
+        assert_int_equal(store_job_transition(s, id, STORE_JOB_RUNNING, STORE_JOB_CANCELLED),
+                         -ESTALE);
+        assert_int_equal(store_job_get(s, id, &j), 0);
+        assert_int_equal(j.state, STORE_JOB_CANCELLED);
+        assert_true(j.finished_at >= j.started_at);
+
+        assert_int_equal(store_job_transition(s, "00000000000000000000000000000000",
+                                              STORE_JOB_QUEUED, STORE_JOB_RUNNING),
+                         -ENOENT);
+        assert_int_equal(store_job_transition(s, "nope", STORE_JOB_QUEUED, STORE_JOB_RUNNING),
+                         -EINVAL);
+
+        /* enum strings */
+        for (int i = 0; i < _STORE_JOB_STATE_MAX; i++)
+                assert_int_equal(store_job_state_from_string(store_job_state_to_string(i)), i);
+        assert_int_equal(store_job_state_from_string("done"), -EINVAL);
+        assert_null(store_job_state_to_string(_STORE_JOB_STATE_INVALID));
+}
+
+static void test_finish(void **state)
+{
+        struct fixture *f = *state;
+        _cleanup_(store_closep) struct store *s = NULL;
+        _cleanup_(store_job_clear) struct store_job j = {};
+        char a[STORE_JOB_ID_SIZE], b[STORE_JOB_ID_SIZE], c[STORE_JOB_ID_SIZE];
+        int64_t app;
+
+        s = open_ok(f->path);
+        app = make_app(s, "sh");
+        insert_job(s, app, 1, 0, a);
+        insert_job(s, app, 1, 0, b);
+        insert_job(s, app, 1, 0, c);
+
+        /* finished and failed only from running */
+        assert_int_equal(store_job_finish(s, a, STORE_JOB_FINISHED, "{}", NULL), -ESTALE);
+        assert_int_equal(store_job_finish(s, a, STORE_JOB_FAILED, NULL, "x"), -ESTALE);
+        assert_int_equal(store_job_finish(s, a, STORE_JOB_QUEUED, NULL, NULL), -EINVAL);
+        assert_int_equal(store_job_finish(s, a, STORE_JOB_RUNNING, NULL, NULL), -EINVAL);
+        assert_int_equal(store_job_transition(s, a, STORE_JOB_QUEUED, STORE_JOB_RUNNING), 0);
+        assert_int_equal(store_job_finish(s, a, STORE_JOB_FINISHED, "{\"exit_code\":0}", NULL), 0);
+        assert_int_equal(store_job_get(s, a, &j), 0);
+        assert_int_equal(j.state, STORE_JOB_FINISHED);
+        assert_string_equal(j.result, "{\"exit_code\":0}");
+        assert_null(j.error);
+        assert_true(j.finished_at > 0);
+        store_job_clear(&j);
+        /* ended is ended */
+        assert_int_equal(store_job_finish(s, a, STORE_JOB_FINISHED, "{}", NULL), -ESTALE);
+        assert_int_equal(store_job_finish(s, a, STORE_JOB_CANCELLED, NULL, NULL), -ESTALE);
+        assert_int_equal(store_job_finish(s, "11111111111111111111111111111111", STORE_JOB_FINISHED,
+                                          NULL, NULL),
+                         -ENOENT);
+
+        /* cancel from queued */
+        assert_int_equal(store_job_finish(s, b, STORE_JOB_CANCELLED, NULL, "cancelled by alice"),
+                         0);
+        assert_int_equal(store_job_get(s, b, &j), 0);
+        assert_int_equal(j.state, STORE_JOB_CANCELLED);
+        assert_int_equal(j.attempts, 0);
+        assert_string_equal(j.error, "cancelled by alice");
+        store_job_clear(&j);
+        assert_int_equal(store_job_transition(s, b, STORE_JOB_QUEUED, STORE_JOB_RUNNING), -ESTALE);
+
+        /* failed from running, and cancel from running */
+        assert_int_equal(store_job_claim_next(s, &j), 0);
+        assert_string_equal(j.id, c);
+        store_job_clear(&j);
+        assert_int_equal(store_job_finish(s, c, STORE_JOB_FAILED, NULL, "rootfs missing"), 0);
+        assert_int_equal(store_job_get(s, c, &j), 0);
+        assert_int_equal(j.state, STORE_JOB_FAILED);
+        assert_string_equal(j.error, "rootfs missing");
+        store_job_clear(&j);
+
+        insert_job(s, app, 1, 0, c);
+        assert_int_equal(store_job_claim_next(s, &j), 0);
+        store_job_clear(&j);
+        assert_int_equal(store_job_finish(s, c, STORE_JOB_CANCELLED, NULL, NULL), 0);
+        assert_int_equal(store_job_claim_next(s, &j), -ENOENT);
+}
+
+static void test_requeue_after_crash(void **state)
+{
+        struct fixture *f = *state;
+        _cleanup_(store_closep) struct store *s = NULL;
+        char ids[3][STORE_JOB_ID_SIZE];
+        uint64_t count = 0;
+        int64_t app;
+
+        s = open_ok(f->path);
+        app = make_app(s, "sh");
+        for (int i = 0; i < 3; i++)
+                insert_job(s, app, 1, 0, ids[i]);
+        for (int i = 0; i < 2; i++) {
+                _cleanup_(store_job_clear) struct store_job j = {};
+                assert_int_equal(store_job_claim_next(s, &j), 0);
+                assert_string_equal(j.id, ids[i]);
+        }
+        s = store_close(s); /* the "crash": nothing finished */
+
+        s = open_ok(f->path);
+        assert_int_equal(store_jobs_requeue_running(s, &count), 0);
+        assert_int_equal(count, 2);
+        for (int i = 0; i < 3; i++) {
+                _cleanup_(store_job_clear) struct store_job j = {};
+                assert_int_equal(store_job_get(s, ids[i], &j), 0);
+                assert_int_equal(j.state, STORE_JOB_QUEUED);
+                assert_int_equal(j.attempts, i < 2 ? 1 : 0);
+        }
+        assert_int_equal(store_jobs_requeue_running(s, &count), 0);
+        assert_int_equal(count, 0);
+
+        /* the next claim is a second attempt, in the original order */
+        {
+                _cleanup_(store_job_clear) struct store_job j = {};
+                assert_int_equal(store_job_claim_next(s, &j), 0);
+                assert_string_equal(j.id, ids[0]);
+                assert_int_equal(j.attempts, 2);
+        }
+}
+
+static void test_crash_in_child(void **state)
+{
+        /* a real kill -9 right after insert returns: the job is there */
+        struct fixture *f = *state;
+        _cleanup_(store_closep) struct store *s = NULL;
+        _cleanup_(store_job_clear) struct store_job j = {};
+        char id[STORE_JOB_ID_SIZE] = "";
+        int pipefd[2], status;
+        int64_t app;
+        pid_t pid;
+
+        s = open_ok(f->path);
+        app = make_app(s, "sh");
+        s = store_close(s);
+
+        assert_int_equal(pipe2(pipefd, O_CLOEXEC), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                struct store *c = NULL;
+                char cid[STORE_JOB_ID_SIZE];
+
+                if (store_open(f->path, &c) < 0 ||
+                    store_job_insert(c, app, &acl_700, 0, "{\"k\":1}", cid) < 0)
+                        _exit(1);
+                (void) write_full(pipefd[1], cid, sizeof(cid));
+                pause(); /* killed here, with the connection open */
+                _exit(2);
+        }
+        (void) close(pipefd[1]);
+        assert_int_equal(read_full(pipefd[0], id, sizeof(id)), (ssize_t) sizeof(id));
+        (void) close(pipefd[0]);
+        assert_int_equal(kill(pid, SIGKILL), 0);
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFSIGNALED(status));
+
+        s = open_ok(f->path);
+        assert_int_equal(store_job_get(s, id, &j), 0);
+        assert_string_equal(j.spec, "{\"k\":1}");
+        assert_int_equal(j.state, STORE_JOB_QUEUED);
+}
+
+static void test_list_pagination(void **state)
+{
+        struct fixture *f = *state;
+        _cleanup_(store_closep) struct store *s = NULL;
+
+        enum { N = 80 };
+
+        char ids[N][STORE_JOB_ID_SIZE];
+        int seen[N] = {};
+        int64_t app;
+        sqlite3 *db;
+
+        s = open_ok(f->path);
+        app = make_app(s, "sh");
+        for (int i = 0; i < N; i++)
+                insert_job(s, app, i % 3 == 0 ? 2 : 1, 0, ids[i]);
+        /* ties on created_at must be broken by id */
+        db = raw_open(f->path);
+        raw_exec(db, "UPDATE jobs SET created_at = 42 WHERE seq % 5 = 0");
+        assert_int_equal(sqlite3_close(db), SQLITE_OK);
+        for (int i = 0; i < 20; i++) {
+                _cleanup_(store_job_clear) struct store_job j = {};
+                assert_int_equal(store_job_claim_next(s, &j), 0);
+        }
+
+        /* all owners (an administrator), pages of 7 */
+        struct store_job_filter filter = {.limit = 7};
+        int64_t prev_at = INT64_MAX;
+        char prev_id[STORE_JOB_ID_SIZE] = "~";
+        char cursor[STORE_JOB_ID_SIZE];
+        int total = 0, pages = 0;
+        for (;;) {
+                struct store_job *page = NULL;
+                size_t n = 0;
+
+                assert_int_equal(store_job_list(s, &filter, &page, &n), 0);
+                if (n == 0) {
+                        assert_null(page);
+                        break;
+                }
+                pages++;
+                assert_true(n <= 7);
+                for (size_t k = 0; k < n; k++) {
+                        int found = -1;
+
+                        for (int i = 0; i < N; i++)
+                                if (strcmp(ids[i], page[k].id) == 0)
+                                        found = i;
+                        assert_true(found >= 0);
+                        seen[found]++;
+                        total++;
+                        /* newest first, strictly */
+                        assert_true(
+                                page[k].created_at < prev_at ||
+                                (page[k].created_at == prev_at && strcmp(page[k].id, prev_id) < 0));
+                        prev_at = page[k].created_at;
+                        memcpy(prev_id, page[k].id, STORE_JOB_ID_SIZE);
+                        assert_null(page[k].spec);
+                }
+                memcpy(cursor, page[n - 1].id, STORE_JOB_ID_SIZE);
+                filter.after_created_at = page[n - 1].created_at;
+                filter.after_id = cursor;
+                page = store_job_array_free(page, n);
+        }
+        assert_int_equal(total, N);
+        assert_int_equal(pages, (N + 6) / 7);
+        for (int i = 0; i < N; i++)
+                assert_int_equal(seen[i], 1);
+
+        /* one owner, one state */
+        filter = (struct store_job_filter){.owner = 2, .limit = STORE_LIST_MAX};
+        {
+                struct store_job *page = NULL;
+                size_t n = 0;
+                assert_int_equal(store_job_list(s, &filter, &page, &n), 0);
+                assert_int_equal(n, (N + 2) / 3); /* i % 3 == 0 */
+                for (size_t k = 0; k < n; k++)
+                        assert_int_equal(page[k].acl.owner, 2);
+                page = store_job_array_free(page, n);
+
+                filter.by_state = true;
+                filter.state = STORE_JOB_RUNNING;
+                assert_int_equal(store_job_list(s, &filter, &page, &n), 0);
+                assert_true(n > 0 && n < 20);
+                for (size_t k = 0; k < n; k++) {
+                        assert_int_equal(page[k].acl.owner, 2);
+                        assert_int_equal(page[k].state, STORE_JOB_RUNNING);
+                }
+                page = store_job_array_free(page, n);
+
+                filter.owner = 0;
+                assert_int_equal(store_job_list(s, &filter, &page, &n), 0);
+                assert_int_equal(n, 20);
+                page = store_job_array_free(page, n);
+        }
+
+        /* bad filters */
+        struct store_job *page = NULL;
+        size_t n = 0;
+        filter = (struct store_job_filter){.limit = 0};
+        assert_int_equal(store_job_list(s, &filter, &page, &n), -EINVAL);
+        filter.limit = STORE_LIST_MAX + 1;
+        assert_int_equal(store_job_list(s, &filter, &page, &n), -EINVAL);
+        filter.limit = 5;
+        filter.after_id = "x' OR '1'='1";
+        assert_int_equal(store_job_list(s, &filter, &page, &n), -EINVAL);
+        filter.after_id = NULL;
+        filter.by_state = true;
+        filter.state = _STORE_JOB_STATE_MAX;
+        assert_int_equal(store_job_list(s, &filter, &page, &n), -EINVAL);
+        assert_int_equal(store_job_list(s, NULL, &page, &n), -EINVAL);
+}
+
+static void test_counts(void **state)
+{
+        struct fixture *f = *state;
+        _cleanup_(store_closep) struct store *s = NULL;
+        uint64_t counts[_STORE_JOB_STATE_MAX];
+        char id[STORE_JOB_ID_SIZE];
+        int64_t app;
+
+        s = open_ok(f->path);
+        assert_int_equal(store_job_count_by_state(s, counts), 0);
+        for (int i = 0; i < _STORE_JOB_STATE_MAX; i++)
+                assert_int_equal(counts[i], 0);
+
+        app = make_app(s, "sh");
+        for (int i = 0; i < 10; i++)
+                insert_job(s, app, 1, 0, id);
+        for (int i = 0; i < 6; i++) {
+                _cleanup_(store_job_clear) struct store_job j = {};
+                assert_int_equal(store_job_claim_next(s, &j), 0);
+                if (i < 3)
+                        assert_int_equal(store_job_finish(s, j.id, STORE_JOB_FINISHED, "{}", NULL),
+                                         0);
+                else if (i < 4)
+                        assert_int_equal(store_job_finish(s, j.id, STORE_JOB_FAILED, NULL, "e"), 0);
+        }
+        assert_int_equal(store_job_finish(s, id, STORE_JOB_CANCELLED, NULL, NULL), 0);
+
+        assert_int_equal(store_job_count_by_state(s, counts), 0);
+        assert_int_equal(counts[STORE_JOB_QUEUED], 3);
+        assert_int_equal(counts[STORE_JOB_RUNNING], 2);
+        assert_int_equal(counts[STORE_JOB_FINISHED], 3);
+        assert_int_equal(counts[STORE_JOB_FAILED], 1);
+        assert_int_equal(counts[STORE_JOB_CANCELLED], 1);
+}
+
+/* ---- two connections ---- */
+
+static void test_two_connections(void **state)
+{
+        struct fixture *f = *state;
+        _cleanup_(store_closep) struct store *a = NULL;
+        _cleanup_(store_closep) struct store *b = NULL;
+        _cleanup_(store_user_clear) struct store_user u = {};
+        _cleanup_(store_job_clear) struct store_job j = {};
+        char id[STORE_JOB_ID_SIZE];
+        int64_t uid, app;
+
+        a = open_ok(f->path);
+        b = open_ok(f->path);
+
+        assert_int_equal(store_user_create(a, "alice", NULL, 1, STORE_USER_ACTIVE, &acl_700, &uid),
+                         0);
+        assert_int_equal(store_user_get_by_name(b, "alice", &u), 0);
+        assert_int_equal(u.id, uid);
+
+        app = make_app(b, "sh");
+        insert_job(a, app, uid, 0, id);
+        assert_int_equal(store_job_claim_next(b, &j), 0);
+        assert_string_equal(j.id, id);
+        store_job_clear(&j);
+        assert_int_equal(store_job_get(a, id, &j), 0);
+        assert_int_equal(j.state, STORE_JOB_RUNNING);
+        store_job_clear(&j);
+        /* both believe it is running; only one may end it */
+        assert_int_equal(store_job_finish(a, id, STORE_JOB_FINISHED, "{}", NULL), 0);
+        assert_int_equal(store_job_finish(b, id, STORE_JOB_CANCELLED, NULL, NULL), -ESTALE);
+}
+
+enum { CLAIM_JOBS = 200 };
+
+struct worker {
+        const char *path;
+        struct store *s;
+        char (*claimed)[STORE_JOB_ID_SIZE];
+        size_t n;
+        int error;
+        pthread_barrier_t *start;
+};
+
+static void *claim_worker(void *arg)
+{
+        struct worker *w = arg;
+
+        (void) pthread_barrier_wait(w->start);
+        for (;;) {
+                struct store_job j = {};
+                int r = store_job_claim_next(w->s, &j);
+
+                if (r == -ENOENT)
+                        break;
+                if (r < 0) {
+                        w->error = r;
+                        break;
+                }
+                if (w->n < CLAIM_JOBS)
+                        memcpy(w->claimed[w->n], j.id, STORE_JOB_ID_SIZE);
+                w->n++;
+                store_job_clear(&j);
+        }
+        return NULL;
+}
+
+static void test_concurrent_claim(void **state)
+{
+        struct fixture *f = *state;
+        _cleanup_(store_closep) struct store *s = NULL;
+        char ids[CLAIM_JOBS][STORE_JOB_ID_SIZE];
+        char claimed[2][CLAIM_JOBS][STORE_JOB_ID_SIZE];
+        struct worker w[2];
+        pthread_barrier_t start;
+        pthread_t t[2];
+        int64_t app;
+        double dt;
+
+        s = open_ok(f->path);
+        app = make_app(s, "sh");
+        for (int i = 0; i < CLAIM_JOBS; i++)
+                insert_job(s, app, 1, i % 4, ids[i]);
+
+        assert_int_equal(pthread_barrier_init(&start, NULL, 2), 0);
+        for (int k = 0; k < 2; k++) {
+                /* each thread has its own connection, as the node's threads will */
+                w[k] = (struct worker){.path = f->path, .claimed = claimed[k], .start = &start};
+                w[k].s = open_ok(f->path);
+        }
+        dt = mono_s();
+        for (int k = 0; k < 2; k++)
+                assert_int_equal(pthread_create(&t[k], NULL, claim_worker, &w[k]), 0);
+        for (int k = 0; k < 2; k++)
+                assert_int_equal(pthread_join(t[k], NULL), 0);
+        dt = mono_s() - dt;
+        for (int k = 0; k < 2; k++)
+                w[k].s = store_close(w[k].s);
+        (void) pthread_barrier_destroy(&start);
+
+        printf("# concurrent claim: %zu + %zu jobs in %.3f s (%.0f claims/s)\n", w[0].n, w[1].n, dt,
+               CLAIM_JOBS / dt);
+        assert_int_equal(w[0].error, 0);
+        assert_int_equal(w[1].error, 0);
+        assert_int_equal(w[0].n + w[1].n, CLAIM_JOBS);
+
+        /* every job exactly once */
+        for (int i = 0; i < CLAIM_JOBS; i++) {
+                int times = 0;
+                for (int k = 0; k < 2; k++)
+                        for (size_t m = 0; m < w[k].n; m++)
+                                times += strcmp(claimed[k][m], ids[i]) == 0;
+                assert_int_equal(times, 1);
+        }
+        uint64_t counts[_STORE_JOB_STATE_MAX];
+        assert_int_equal(store_job_count_by_state(s, counts), 0);
+        assert_int_equal(counts[STORE_JOB_RUNNING], CLAIM_JOBS);
+        assert_int_equal(counts[STORE_JOB_QUEUED], 0);
+}
+
+static void test_concurrent_claim_processes(void **state)
+{
+        /* the same with two forked processes, each opening its own store after fork() */
+        enum { JOBS = CLAIM_JOBS / 2 };
+        struct fixture *f = *state;
+        _cleanup_(store_closep) struct store *s = NULL;
+        char ids[JOBS][STORE_JOB_ID_SIZE];
+        char got[2][JOBS][STORE_JOB_ID_SIZE];
+        size_t n[2] = {};
+        int pipes[2][2];
+        pid_t pids[2];
+        int64_t app;
+
+        s = open_ok(f->path);
+        app = make_app(s, "sh");
+        for (int i = 0; i < JOBS; i++)
+                insert_job(s, app, 1, 0, ids[i]);
+        s = store_close(s); /* never carried across fork() */
+
+        for (int k = 0; k < 2; k++) {
+                assert_int_equal(pipe2(pipes[k], O_CLOEXEC), 0);
+                pids[k] = fork();
+                assert_true(pids[k] >= 0);
+                if (pids[k] == 0) {
+                        struct store *c = NULL;
+                        int r;
+
+                        (void) close(pipes[k][0]);
+                        if (store_open(f->path, &c) < 0)
+                                _exit(1);
+                        for (;;) {
+                                struct store_job j = {};
+                                r = store_job_claim_next(c, &j);
+                                if (r < 0)
+                                        break;
+                                if (write_full(pipes[k][1], j.id, STORE_JOB_ID_SIZE) < 0)
+                                        _exit(3);
+                                store_job_clear(&j);
+                        }
+                        (void) store_close(c);
+                        _exit(r == -ENOENT ? 0 : 2);
+                }
+                (void) close(pipes[k][1]);
+        }
+        for (int k = 0; k < 2; k++) {
+                char junk[STORE_JOB_ID_SIZE];
+                int status;
+                ssize_t len;
+
+                while (n[k] < JOBS && (len = read_full(pipes[k][0], got[k][n[k]],
+                                                       STORE_JOB_ID_SIZE)) == STORE_JOB_ID_SIZE)
+                        n[k]++;
+                len = read_full(pipes[k][0], junk, sizeof(junk)); /* nothing more */
+                assert_int_equal(len, 0);
+                (void) close(pipes[k][0]);
+                assert_int_equal(waitpid(pids[k], &status, 0), pids[k]);
+                assert_true(WIFEXITED(status));
+                assert_int_equal(WEXITSTATUS(status), 0);
+        }
+        assert_int_equal(n[0] + n[1], JOBS);
+        for (int i = 0; i < JOBS; i++) {
+                int times = 0;
+                for (int k = 0; k < 2; k++)
+                        for (size_t m = 0; m < n[k]; m++)
+                                times += strcmp(got[k][m], ids[i]) == 0;
+                assert_int_equal(times, 1);
+        }
+}
+
+int main(void)
+{
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+        const struct CMUnitTest tests[] = {
+                T(test_open_schema_wal),
+                T(test_file_mode),
+                T(test_open_refuses),
+                T(test_reopen_keeps_data),
+                T(test_migration_from_v0),
+                T(test_migration_failure_rolls_back),
+                T(test_newer_schema_refused),
+                T(test_corrupt_file),
+                T(test_corrupt_pages),
+                T(test_users),
+                T(test_groups),
+                T(test_group_limit),
+                T(test_sessions),
+                T(test_session_cascade),
+                T(test_apps),
+                T(test_bounds),
+                T(test_job_ids),
+                T(test_claim_order),
+                T(test_transition_cas),
+                T(test_finish),
+                T(test_requeue_after_crash),
+                T(test_crash_in_child),
+                T(test_list_pagination),
+                T(test_counts),
+                T(test_two_connections),
+                T(test_concurrent_claim),
+                T(test_concurrent_claim_processes),
+        };
+#undef T
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
