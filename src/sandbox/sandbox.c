@@ -380,26 +380,44 @@ static pid_t start_program(struct child_args *a)
 /*
  * init is a copy of its parent, whose command line and environment are the caller's. Its
  * /proc/1/environ is closed to the sandbox (init is not dumpable), but /proc/1/cmdline is open
- * to anyone: zero the whole argument and environment area (arg_start..env_end of
- * /proc/self/stat). Done once the program runs: its argv and envp pointed into that area.
+ * to anyone: zero the area the kernel shows there. The kernel put argv's and then envp's strings
+ * side by side at the top of the stack, argv[0] first; the area ends after the last environment
+ * string that lies in it (setenv() puts new strings elsewhere; they are not shown). Done once the
+ * program runs: its argv and envp may point into that area.
  */
 static void scrub_arguments(void)
 {
-        _cleanup_free_ char *stat = NULL;
-        unsigned long long v[4];
-        const char *p;
+        char *start = program_invocation_name, *end = start;
 
-        if (read_file_at(AT_FDCWD, "/proc/self/stat", 4096, &stat) < 0)
+        if (!start)
                 return;
-        /* Fields 48-51; the command name (field 2) may hold spaces and parentheses. */
-        p = strrchr(stat, ')');
-        for (int field = 2; p && field < 48; field++)
-                p = strchr(p + 1, ' ');
-        if (!p || sscanf(p, " %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3]) != 4)
-                return;
-        if (v[0] == 0 || v[3] <= v[0] || v[3] - v[0] > (UINT64_C(1) << 30))
-                return;
-        explicit_bzero((void *) (uintptr_t) v[0], (size_t) (v[3] - v[0]));
+        end = start + strlen(start) + 1;
+        for (char **e = environ; e && *e; e++) {
+                char *s = *e;
+                if (s > start && (size_t) (s - start) < (UINT64_C(1) << 24)) {
+                        char *t = s + strlen(s) + 1;
+                        if (t > end)
+                                end = t;
+                }
+        }
+        if (end == start + strlen(start) + 1) {
+                /* No environment to bound the area by: ask the kernel where it ends. */
+                _cleanup_free_ char *stat = NULL;
+                unsigned long long arg_end;
+                const char *p;
+
+                if (read_file_at(AT_FDCWD, "/proc/self/stat", 4096, &stat) < 0)
+                        return;
+                /* Field 49 (arg_end); the command name (field 2) may hold spaces. */
+                p = strrchr(stat, ')');
+                for (int field = 2; p && field < 49; field++)
+                        p = strchr(p + 1, ' ');
+                if (!p || sscanf(p, " %llu", &arg_end) != 1 || arg_end <= (uintptr_t) start ||
+                    arg_end - (uintptr_t) start > (UINT64_C(1) << 24))
+                        return;
+                end = (char *) (uintptr_t) arg_end;
+        }
+        explicit_bzero(start, (size_t) (end - start));
 }
 
 _noreturn_ static void child_main(struct child_args *a)
