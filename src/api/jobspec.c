@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/cleanup.h"
+#include "common/util.h"
 
 /*
  * The body is parsed by json_parse_strict_limits() (size, depth, value count, syntax, UTF-8,
@@ -81,21 +82,6 @@ static int no_memory(struct json_error *err)
         return json_error_set(err, -ENOMEM, JSON_ERR_INTERNAL, "out of memory");
 }
 
-static int base64_value(char c)
-{
-        if (c >= 'A' && c <= 'Z')
-                return c - 'A';
-        if (c >= 'a' && c <= 'z')
-                return c - 'a' + 26;
-        if (c >= '0' && c <= '9')
-                return c - '0' + 52;
-        if (c == '+')
-                return 62;
-        if (c == '/')
-                return 63;
-        return -1;
-}
-
 /*
  * Strict RFC 4648 §4 base64: the standard alphabet, no white space, padded to a multiple of 4,
  * '=' only at the end, and the bits that padding leaves over zero (so each content has exactly
@@ -112,15 +98,15 @@ static int base64_decoded_size(const char *s, size_t len, size_t *ret, size_t *b
         if (len > 0 && s[len - 1] == '=')
                 pad = len > 1 && s[len - 2] == '=' ? 2 : 1;
         for (size_t i = 0; i < len - pad; i++)
-                if (base64_value(s[i]) < 0) {
+                if (base64_digit(s[i], false) < 0) {
                         *bad_offset = i;
                         return -EINVAL;
                 }
-        if (pad == 2 && (base64_value(s[len - 3]) & 0x0f) != 0) {
+        if (pad == 2 && (base64_digit(s[len - 3], false) & 0x0f) != 0) {
                 *bad_offset = len - 3;
                 return -EINVAL;
         }
-        if (pad == 1 && (base64_value(s[len - 2]) & 0x03) != 0) {
+        if (pad == 1 && (base64_digit(s[len - 2], false) & 0x03) != 0) {
                 *bad_offset = len - 2;
                 return -EINVAL;
         }
@@ -138,7 +124,7 @@ static void base64_decode(const char *s, size_t len, char *out)
                 int n = 0;
 
                 for (int k = 0; k < 4; k++) {
-                        int d = s[i + k] == '=' ? 0 : base64_value(s[i + k]);
+                        int d = s[i + k] == '=' ? 0 : base64_digit(s[i + k], false);
 
                         if (s[i + k] != '=')
                                 n++;

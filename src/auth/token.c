@@ -6,6 +6,8 @@
 #include <sodium.h>
 #include <string.h>
 
+#include "common/util.h"
+
 _Static_assert(AUTH_TOKEN_PREFIX_LEN == sizeof(AUTH_TOKEN_PREFIX) - 1, "prefix length");
 _Static_assert(AUTH_TOKEN_LEN + 1 ==
                        AUTH_TOKEN_PREFIX_LEN +
@@ -33,22 +35,6 @@ int auth_init(void)
         return sodium_result;
 }
 
-/* The 6-bit value of a URL-safe base64 character, or -1. */
-static int b64url_value(char c)
-{
-        if (c >= 'A' && c <= 'Z')
-                return c - 'A';
-        if (c >= 'a' && c <= 'z')
-                return c - 'a' + 26;
-        if (c >= '0' && c <= '9')
-                return c - '0' + 52;
-        if (c == '-')
-                return 62;
-        if (c == '_')
-                return 63;
-        return -1;
-}
-
 bool auth_token_is_valid(const char *token, size_t len)
 {
         int v = -1;
@@ -58,7 +44,7 @@ bool auth_token_is_valid(const char *token, size_t len)
         if (memcmp(token, AUTH_TOKEN_PREFIX, AUTH_TOKEN_PREFIX_LEN) != 0)
                 return false;
         for (size_t i = AUTH_TOKEN_PREFIX_LEN; i < len; i++) {
-                v = b64url_value(token[i]);
+                v = base64_digit(token[i], true);
                 if (v < 0)
                         return false;
         }

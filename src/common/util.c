@@ -205,3 +205,18 @@ bool streq_ptr(const char *a, const char *b)
                 return a == b;
         return strcmp(a, b) == 0;
 }
+
+int base64_digit(char c, bool url_safe)
+{
+        if (c >= 'A' && c <= 'Z')
+                return c - 'A';
+        if (c >= 'a' && c <= 'z')
+                return c - 'a' + 26;
+        if (c >= '0' && c <= '9')
+                return c - '0' + 52;
+        if (c == (url_safe ? '-' : '+'))
+                return 62;
+        if (c == (url_safe ? '_' : '/'))
+                return 63;
+        return -1;
+}

@@ -36,3 +36,6 @@ static inline double ns_to_s(uint64_t ns)
 }
 
 bool streq_ptr(const char *a, const char *b);
+
+/* The 6-bit value of a base64 character (RFC 4648 §4, or §5 "URL-safe" alphabet), or -1. */
+int base64_digit(char c, bool url_safe);
