@@ -7,7 +7,7 @@ PACKAGES="
 gcc libc6-dev make pkg-config meson ninja-build
 libseccomp-dev libjansson-dev libcmocka-dev libsqlite3-dev libsodium-dev
 busybox-static python3 iproute2 procps util-linux
-clang-format bubblewrap
+clang-format bubblewrap valgrind
 "
 
 missing=""
