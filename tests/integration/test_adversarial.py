@@ -1006,8 +1006,8 @@ def sleep_forever():
     t = run_tracked(["--wall-time", "1"], ["sleep", "1000"], timeout=30)
     rep = t.report
     check_eq(rep["status"], "wall_time_limit", f"status ({t.result!r})")
-    check(1.0 <= rep["wall_time"] < 2.0, f"wall time {rep['wall_time']}")
-    check(time.monotonic() - start < 3, "warren took too long to end the run")
+    check(1.0 <= rep["wall_time"] < 3.0, f"wall time {rep['wall_time']}")
+    check(time.monotonic() - start < 6, "warren took too long to end the run")
     check_host_clean(t)
 
 
