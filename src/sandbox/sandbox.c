@@ -674,6 +674,18 @@ static void close_pair(int fds[2])
         fds[1] = safe_close(fds[1]);
 }
 
+static int send_sync(int fd)
+{
+        ssize_t n;
+
+        do
+                n = send(fd, "x", 1, MSG_NOSIGNAL);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return -errno;
+        return n == 1 ? 0 : -EIO;
+}
+
 static int make_cgroup(struct sandbox_context *ctx, const struct sandbox_config *cfg, unsigned slot,
                        struct cgroup **ret)
 {
@@ -770,9 +782,13 @@ int sandbox_run(struct sandbox_context *ctx, const struct sandbox_config *cfg,
                         goto done;
                 }
         }
-        if ((r = make_pipe(sync_pipe, 0)) < 0 || (r = make_pipe(error_pipe, 0)) < 0 ||
-            (r = make_pipe(status_pipe, 0)) < 0 || (r = make_pipe(out_pipe, 0)) < 0 ||
-            (r = make_pipe(err_pipe, 0)) < 0) {
+        /* A socket, not a pipe: a child that died early must not SIGPIPE our caller. */
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sync_pipe) < 0)
+                r = -errno;
+        else
+                r = 0;
+        if (r < 0 || (r = make_pipe(error_pipe, 0)) < 0 || (r = make_pipe(status_pipe, 0)) < 0 ||
+            (r = make_pipe(out_pipe, 0)) < 0 || (r = make_pipe(err_pipe, 0)) < 0) {
                 set_error(&rep, SANDBOX_INTERNAL_ERROR, r, "cannot create pipes: %m");
                 goto done;
         }
@@ -841,7 +857,7 @@ int sandbox_run(struct sandbox_context *ctx, const struct sandbox_config *cfg,
                 set_error(&rep, SANDBOX_INTERNAL_ERROR, r, "cannot write the uid/gid maps: %m");
                 goto kill;
         }
-        r = write_full(sync_pipe[1], "x", 1);
+        r = send_sync(sync_pipe[1]);
         if (r < 0) {
                 set_error(&rep, SANDBOX_INTERNAL_ERROR, r, "cannot start the sandbox: %m");
                 goto kill;
@@ -859,8 +875,9 @@ int sandbox_run(struct sandbox_context *ctx, const struct sandbox_config *cfg,
                         goto kill;
                 }
         }
-        r = write_full(sync_pipe[1], "x", 1);
-        if (r < 0) {
+        /* EPIPE here is a child that failed during its setup: the error pipe will say why. */
+        r = send_sync(sync_pipe[1]);
+        if (r < 0 && r != -EPIPE) {
                 set_error(&rep, SANDBOX_INTERNAL_ERROR, r, "cannot start the sandbox: %m");
                 goto kill;
         }

@@ -182,6 +182,39 @@ static void test_bad_requests(void **state)
         assert_int_equal(rep.status, SANDBOX_EXITED);
 }
 
+/*
+ * A child that fails while building its root (here: a mount point that cannot be created in a
+ * read-only bind) is reported as such, naming the mount, from the library itself in a process
+ * that keeps SIGPIPE's default disposition. (Whether the child dies before or after the parent's
+ * second sync byte is a race; a pipe there once turned the early case into SIGPIPE.)
+ */
+static void test_setup_failure_is_reported_without_sigpipe(void **state)
+{
+        struct sandbox_context *ctx = NULL;
+        char *argv[] = {"/bin/true", NULL};
+        struct sandbox_mount m = {
+                .kind = SANDBOX_BIND_RO, .src = "/tmp", .dst = "/usr/share/warren-no-such-dir/x"};
+        struct sandbox_config cfg = {.argv = argv,
+                                     .mounts = &m,
+                                     .n_mounts = 1,
+                                     .memory = 64 << 20,
+                                     .stdin_fd = -1,
+                                     .stdout_fd = -1,
+                                     .stderr_fd = -1};
+        struct sandbox_report rep;
+        struct sigaction old;
+
+        assert_int_equal(sigaction(SIGPIPE, NULL, &old), 0);
+        assert_true(old.sa_handler == SIG_DFL);
+        assert_int_equal(sandbox_context_new(NULL, &ctx), 0);
+        for (int i = 0; i < 20; i++) {
+                assert_int_equal(sandbox_run(ctx, &cfg, &rep), 0);
+                assert_int_equal(rep.status, SANDBOX_INTERNAL_ERROR);
+                assert_non_null(strstr(rep.error, "/usr/share/warren-no-such-dir/x"));
+        }
+        sandbox_context_free(ctx);
+}
+
 /* A daemon killed with SIGKILL takes its spawners (and their sandboxes) with it. */
 static void test_spawner_dies_with_the_daemon(void **state)
 {
@@ -239,6 +272,7 @@ int main(void)
                 cmocka_unit_test(test_limits_and_mounts_travel),
                 cmocka_unit_test(test_cancel_kills_the_sandbox),
                 cmocka_unit_test(test_bad_requests),
+                cmocka_unit_test(test_setup_failure_is_reported_without_sigpipe),
                 cmocka_unit_test(test_spawner_dies_with_the_daemon),
         };
 
