@@ -7,17 +7,20 @@
  *
  *   parent (the caller)   child = sandbox PID 1 ("init")        program
  *   -------------------   -------------------------------       -------
- *   slot, cgroup, plan
+ *   slot, plan, (v2) cgroup
  *   clone3(NEWUSER|NEWPID|NEWNS|NEWNET|NEWIPC|NEWUTS, PIDFD, INTO_CGROUP on v2)
- *                         PDEATHSIG=SIGKILL; waits on sync pipe
- *   uid_map/gid_map,
- *   (v1) cgroup attach,
- *   sync byte  ------->   unshare(NEWCGROUP), hostname, lo up,
- *                         mounts + pivot_root (mount.c), setsid
- *                         fork  -------------------------------> rlimits, chdir, setresgid/uid,
- *                         drops caps, no_new_privs,               caps dropped, no_new_privs,
- *                         not dumpable; reaps and                 fds closed on exec, seccomp,
- *                         forwards signals                        execve
+ *                         waits on the sync socket
+ *   uid_map/gid_map
+ *   byte 1  ---------->   becomes the sandbox's root, PDEATHSIG=SIGKILL (after the
+ *   (v1) cgroup made      credential change, which clears it), hostname, lo up,
+ *   and attached while    mounts + pivot_root (mount.c), setsid
+ *   the child works
+ *   byte 2  ---------->   unshare(NEWCGROUP), not dumpable,
+ *                         clone(VM|VFORK) --------------------> rlimits, chdir, setresgid/uid,
+ *                         (resumes at the program's execve)      caps dropped, no_new_privs,
+ *                         zeroes the caller's argv/env copy,     fds closed on exec, seccomp,
+ *                         keeps only CAP_KILL, closes fds;       execve
+ *                         reaps and forwards signals
  *   poll: pidfd, stdout,                                            ...
  *   stderr, wall timer,   <- writes the program's wait status
  *   cpu timer               and exits when the program exits; the kernel then kills
@@ -29,7 +32,8 @@
  * fails silently.
  *
  * The parent never leaves a sandbox behind: init has PDEATHSIG=SIGKILL (and exits if the sync
- * pipe reaches EOF before it starts), so if the parent dies the whole PID namespace dies with it;
+ * socket reaches EOF, or the parent's pidfd says it is gone), so if the parent dies the whole
+ * PID namespace dies with it;
  * the cgroup it leaves is swept by the next sandbox_context_new(), and the slot lock (an flock)
  * dies with the process.
  *
