@@ -1639,13 +1639,53 @@ int store_job_get(struct store *s, const char *id, struct store_job *ret)
         return 0;
 }
 
+/*
+ * The READ rule of src/auth/access.h, for a reader who is not an administrator: exactly one class
+ * applies (owner, else group, else other) and only its read bit counts (0400 = 256, 0040 = 32,
+ * 0004 = 4). Owner 0 and group 0 match no one. The reader's groups come bound as one JSON array of
+ * integers, so the statement text never depends on them.
+ */
+#define JOB_READER_CLAUSE                                                                   \
+        " AND (CASE WHEN owner_id != 0 AND owner_id = :reader THEN mode & 256"              \
+        " WHEN group_id != 0 AND group_id IN (SELECT value FROM json_each(:reader_groups))" \
+        " THEN mode & 32 ELSE mode & 4 END) != 0"
+
+/* "[g1,g2,...]": at most STORE_USER_GROUPS_MAX ids of at most 19 digits, commas, brackets. */
+#define READER_GROUPS_JSON_SIZE (STORE_USER_GROUPS_MAX * 20 + 3)
+
+static int reader_groups_json(const struct store_job_filter *f,
+                              char ret[static READER_GROUPS_JSON_SIZE])
+{
+        size_t len = 0;
+        int r;
+
+        if (f->n_reader_groups > STORE_USER_GROUPS_MAX)
+                return -E2BIG;
+        if (f->n_reader_groups > 0 && !f->reader_groups)
+                return -EINVAL;
+        ret[len++] = '[';
+        for (size_t i = 0; i < f->n_reader_groups; i++) {
+                if (f->reader_groups[i] < 0)
+                        return -EINVAL;
+                r = snprintf(ret + len, READER_GROUPS_JSON_SIZE - len, "%s%" PRIi64,
+                             i > 0 ? "," : "", f->reader_groups[i]);
+                assert(r > 0 && (size_t) r < READER_GROUPS_JSON_SIZE - len);
+                len += (size_t) r;
+        }
+        assert(len + 2 <= READER_GROUPS_JSON_SIZE);
+        ret[len++] = ']';
+        ret[len] = '\0';
+        return 0;
+}
+
 int store_job_list(struct store *s, const struct store_job_filter *f, struct store_job **ret_jobs,
                    size_t *ret_n)
 {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
         struct store_job *jobs = NULL;
-        bool cursor;
-        char sql[512];
+        char groups_json[READER_GROUPS_JSON_SIZE] = "[]";
+        bool cursor, by_reader;
+        char sql[1024];
         size_t n = 0;
         int r;
 
@@ -1657,11 +1697,20 @@ int store_job_list(struct store *s, const struct store_job_filter *f, struct sto
         r = check_limit(f->limit);
         if (r < 0)
                 return r;
+        if (f->by_reader) {
+                if (f->reader < 0)
+                        return -EINVAL;
+                r = reader_groups_json(f, groups_json);
+                if (r < 0)
+                        return r;
+        }
+        /* an administrator reads everything: no clause */
+        by_reader = f->by_reader && !f->reader_is_admin;
 
         /* Constant fragments only; the values are bound. */
-        r = snprintf(sql, sizeof(sql), "SELECT %s FROM jobs WHERE 1%s%s%s %s", JOB_SUMMARY_COLUMNS,
-                     f->owner > 0 ? " AND owner_id = :owner" : "",
-                     f->by_state ? " AND state = :state" : "",
+        r = snprintf(sql, sizeof(sql), "SELECT %s FROM jobs WHERE 1%s%s%s%s %s",
+                     JOB_SUMMARY_COLUMNS, f->owner > 0 ? " AND owner_id = :owner" : "",
+                     f->by_state ? " AND state = :state" : "", by_reader ? JOB_READER_CLAUSE : "",
                      cursor ? " AND (created_at, id) < (:after_created_at, :after_id)" : "",
                      "ORDER BY created_at DESC, id DESC LIMIT :limit");
         assert(r > 0 && (size_t) r < sizeof(sql));
@@ -1677,6 +1726,8 @@ int store_job_list(struct store *s, const struct store_job_filter *f, struct sto
         } params[] = {
                 {":owner", false, f->owner, NULL},
                 {":state", true, 0, f->by_state ? store_job_state_to_string(f->state) : NULL},
+                {":reader", false, f->reader, NULL},
+                {":reader_groups", true, 0, groups_json},
                 {":after_created_at", false, f->after_created_at, NULL},
                 {":after_id", true, 0, f->after_id},
                 {":limit", false, (int64_t) f->limit, NULL},

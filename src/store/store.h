@@ -267,6 +267,19 @@ struct store_job_filter {
         int64_t owner; /* 0: every owner (for administrators) */
         bool by_state; /* only jobs in state */
         enum store_job_state state;
+        /*
+         * by_reader: only the jobs the reader may READ, by the rule of src/auth/access.h (the store
+         * does not depend on auth/; test-store checks the two agree): every job if
+         * reader_is_admin, else the one class that applies to the reader, exclusively — owner
+         * (owner != 0 and owner == reader) needs 0400, else group (group != 0 and in
+         * reader_groups) needs 0040, else other needs 0004. The caller has already checked that
+         * the reader's rights allow listing jobs at all (workers and anonymous may not).
+         */
+        bool by_reader;
+        int64_t reader;               /* user id, >= 0; 0 (anonymous) owns nothing */
+        bool reader_is_admin;         /* reads every job */
+        const int64_t *reader_groups; /* ids >= 0 (0 matches nothing); borrowed */
+        size_t n_reader_groups;       /* <= STORE_USER_GROUPS_MAX */
         /* The cursor: the created_at and id of the last job of the previous page; after_id NULL
          * (or "") for the first page. */
         int64_t after_created_at;
@@ -274,8 +287,10 @@ struct store_job_filter {
         size_t limit; /* 1..STORE_LIST_MAX */
 };
 
-/* Jobs newest first (created_at, then id, descending), without spec, result and error. Every job
- * that exists for the whole pagination appears on exactly one page. */
+/* Jobs newest first (created_at, then id, descending), without spec, result and error, that pass
+ * every filter. Every job that exists for the whole pagination (with an unchanged acl) appears on
+ * exactly one page. -EINVAL for a bad filter, -E2BIG for more than STORE_USER_GROUPS_MAX
+ * reader_groups. */
 int store_job_list(struct store *s, const struct store_job_filter *filter,
                    struct store_job **ret_jobs, size_t *ret_n);
 

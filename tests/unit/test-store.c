@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "auth/access.h"
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "store/store.h"
@@ -1341,6 +1342,201 @@ static void test_list_pagination(void **state)
         assert_int_equal(store_job_list(s, NULL, &page, &n), -EINVAL);
 }
 
+/*
+ * The reader filter against auth_check(): for every subject, the jobs store_job_list() returns
+ * must be exactly those auth_check(subject, JOB_GET, job, READ) allows, whole or page by page.
+ */
+enum { READER_N_JOBS = 11 * 5 * 4 };
+
+struct reader_job {
+        char id[STORE_JOB_ID_SIZE];
+        struct store_acl acl;
+};
+
+static int reader_job_index(const struct reader_job *jobs, const char *id)
+{
+        for (int i = 0; i < READER_N_JOBS; i++)
+                if (strcmp(jobs[i].id, id) == 0)
+                        return i;
+        return -1;
+}
+
+static void reader_filter_of(const struct auth_subject *who, struct store_job_filter *ret)
+{
+        *ret = (struct store_job_filter){
+                .by_reader = true,
+                .reader = who->user,
+                .reader_is_admin = who->rights == AUTH_RIGHTS_ADMIN,
+                .reader_groups = who->groups,
+                .n_reader_groups = who->n_groups,
+                .limit = STORE_LIST_MAX,
+        };
+}
+
+/* Lists with filter in pages of page_size, counting in seen[] how often each job comes back. */
+static void reader_list_all(struct store *s, const struct reader_job *jobs,
+                            struct store_job_filter filter, size_t page_size,
+                            int seen[static READER_N_JOBS])
+{
+        char cursor[STORE_JOB_ID_SIZE];
+
+        memset(seen, 0, READER_N_JOBS * sizeof(*seen));
+        filter.limit = page_size;
+        filter.after_id = NULL;
+        for (;;) {
+                struct store_job *page = NULL;
+                size_t n = 0;
+
+                assert_int_equal(store_job_list(s, &filter, &page, &n), 0);
+                if (n == 0) {
+                        assert_null(page);
+                        return;
+                }
+                assert_true(n <= page_size);
+                for (size_t k = 0; k < n; k++) {
+                        int i = reader_job_index(jobs, page[k].id);
+
+                        assert_true(i >= 0);
+                        assert_int_equal(page[k].acl.owner, jobs[i].acl.owner);
+                        assert_int_equal(page[k].acl.group, jobs[i].acl.group);
+                        assert_int_equal(page[k].acl.mode, jobs[i].acl.mode);
+                        seen[i]++;
+                }
+                memcpy(cursor, page[n - 1].id, STORE_JOB_ID_SIZE);
+                filter.after_created_at = page[n - 1].created_at;
+                filter.after_id = cursor;
+                page = store_job_array_free(page, n);
+        }
+}
+
+static void test_list_reader(void **state)
+{
+        struct fixture *f = *state;
+        _cleanup_(store_closep) struct store *s = NULL;
+
+        static const uint32_t modes[] = {0700, 0750, 0755, 0770, 0704, 0740,
+                                         0705, 0000, 0400, 0040, 0004};
+        static const int64_t owners[] = {0, 1, 2, 3, 4};
+        static const int64_t groups[] = {0, 10, 20, 30};
+        static const int64_t g_10_20[] = {10, 20}, g_10[] = {10}, g_20_30[] = {20, 30},
+                             g_0_30[] = {0, 30}, g_40[] = {40};
+        int64_t g_max[STORE_USER_GROUPS_MAX];
+        struct reader_job jobs[READER_N_JOBS];
+        int seen[READER_N_JOBS];
+        bool visible[READER_N_JOBS];
+        int64_t app;
+        sqlite3 *db;
+        size_t k = 0;
+
+        /* g_max: full, with huge ids (the longest JSON array) and group 20 last */
+        for (size_t i = 0; i < STORE_USER_GROUPS_MAX; i++)
+                g_max[i] = INT64_MAX - (int64_t) i;
+        g_max[STORE_USER_GROUPS_MAX - 1] = 20;
+
+        const struct auth_subject subjects[] = {
+                /* owner of some jobs, in two of their groups */
+                {.user = 1, .rights = AUTH_RIGHTS_STANDARD, .groups = g_10_20, .n_groups = 2},
+                {.user = 2, .rights = AUTH_RIGHTS_STANDARD, .groups = g_10, .n_groups = 1},
+                {.user = 3, .rights = AUTH_RIGHTS_STANDARD, .groups = g_20_30, .n_groups = 2},
+                /* group 0 in the list matches no job, not even those with no group */
+                {.user = 4, .rights = AUTH_RIGHTS_STANDARD, .groups = g_0_30, .n_groups = 2},
+                /* owns nothing, in a group no job has: other bits only */
+                {.user = 5, .rights = AUTH_RIGHTS_STANDARD, .groups = g_40, .n_groups = 1},
+                {.user = 6, .rights = AUTH_RIGHTS_STANDARD, .groups = NULL, .n_groups = 0},
+                /* user 0 must not own the jobs of owner 0 */
+                {.user = 0, .rights = AUTH_RIGHTS_STANDARD, .groups = NULL, .n_groups = 0},
+                {.user = 3,
+                 .rights = AUTH_RIGHTS_STANDARD,
+                 .groups = g_max,
+                 .n_groups = STORE_USER_GROUPS_MAX},
+                {.user = 7, .rights = AUTH_RIGHTS_ADMIN, .groups = NULL, .n_groups = 0},
+                {.user = 1, .rights = AUTH_RIGHTS_ADMIN, .groups = g_10, .n_groups = 1},
+        };
+
+        s = open_ok(f->path);
+        app = make_app(s, "sh");
+        for (size_t m = 0; m < ELEMENTSOF(modes); m++)
+                for (size_t o = 0; o < ELEMENTSOF(owners); o++)
+                        for (size_t g = 0; g < ELEMENTSOF(groups); g++) {
+                                assert_true(k < READER_N_JOBS);
+                                jobs[k].acl = (struct store_acl){
+                                        .owner = owners[o], .group = groups[g], .mode = modes[m]};
+                                assert_int_equal(
+                                        store_job_insert(s, app, &jobs[k].acl, 0, "{}", jobs[k].id),
+                                        0);
+                                k++;
+                        }
+        assert_int_equal(k, READER_N_JOBS);
+        /* ties on created_at, so that pages also cut through equal times */
+        db = raw_open(f->path);
+        raw_exec(db, "UPDATE jobs SET created_at = 42 WHERE seq % 3 = 0");
+        assert_int_equal(sqlite3_close(db), SQLITE_OK);
+
+        for (size_t w = 0; w < ELEMENTSOF(subjects); w++) {
+                const struct auth_subject *who = &subjects[w];
+                struct store_job_filter filter;
+                int n_visible = 0;
+
+                for (int i = 0; i < READER_N_JOBS; i++) {
+                        const struct auth_object obj = {.owner = jobs[i].acl.owner,
+                                                        .group = jobs[i].acl.group,
+                                                        .mode = jobs[i].acl.mode};
+
+                        visible[i] =
+                                auth_check(who, AUTH_ACTION_JOB_GET, &obj, AUTH_PERM_READ) == 0;
+                        n_visible += visible[i];
+                }
+                /* the matrix is not degenerate */
+                assert_true(n_visible > 0);
+                if (who->rights == AUTH_RIGHTS_ADMIN)
+                        assert_int_equal(n_visible, READER_N_JOBS);
+                else
+                        assert_true(n_visible < READER_N_JOBS);
+
+                /* one page, then pages of 7: each visible job exactly once, nothing else */
+                reader_filter_of(who, &filter);
+                reader_list_all(s, jobs, filter, STORE_LIST_MAX, seen);
+                for (int i = 0; i < READER_N_JOBS; i++)
+                        assert_int_equal(seen[i], visible[i] ? 1 : 0);
+                reader_list_all(s, jobs, filter, 7, seen);
+                for (int i = 0; i < READER_N_JOBS; i++)
+                        assert_int_equal(seen[i], visible[i] ? 1 : 0);
+
+                /* with owner: the intersection */
+                filter.owner = 2;
+                reader_list_all(s, jobs, filter, 5, seen);
+                for (int i = 0; i < READER_N_JOBS; i++)
+                        assert_int_equal(seen[i], visible[i] && jobs[i].acl.owner == 2 ? 1 : 0);
+        }
+
+        /* without by_reader the reader fields are ignored: every job */
+        struct store_job_filter filter = {.reader = 6, .limit = STORE_LIST_MAX};
+        reader_list_all(s, jobs, filter, STORE_LIST_MAX, seen);
+        for (int i = 0; i < READER_N_JOBS; i++)
+                assert_int_equal(seen[i], 1);
+
+        /* bad reader filters */
+        struct store_job *page = NULL;
+        size_t n = 0;
+        static const int64_t g_neg[] = {10, -1};
+        int64_t g_big[STORE_USER_GROUPS_MAX + 1] = {};
+        filter = (struct store_job_filter){.by_reader = true, .reader = -1, .limit = 5};
+        assert_int_equal(store_job_list(s, &filter, &page, &n), -EINVAL);
+        filter.reader = 1;
+        filter.n_reader_groups = 1;
+        assert_int_equal(store_job_list(s, &filter, &page, &n), -EINVAL); /* NULL groups */
+        filter.reader_groups = g_neg;
+        filter.n_reader_groups = ELEMENTSOF(g_neg);
+        assert_int_equal(store_job_list(s, &filter, &page, &n), -EINVAL);
+        filter.reader_groups = g_big;
+        filter.n_reader_groups = ELEMENTSOF(g_big);
+        assert_int_equal(store_job_list(s, &filter, &page, &n), -E2BIG);
+        filter.reader_is_admin = true; /* still checked */
+        assert_int_equal(store_job_list(s, &filter, &page, &n), -E2BIG);
+        assert_null(page);
+        assert_int_equal(n, 0);
+}
+
 static void test_counts(void **state)
 {
         struct fixture *f = *state;
@@ -1592,6 +1788,7 @@ int main(void)
                 T(test_requeue_after_crash),
                 T(test_crash_in_child),
                 T(test_list_pagination),
+                T(test_list_reader),
                 T(test_counts),
                 T(test_two_connections),
                 T(test_concurrent_claim),
