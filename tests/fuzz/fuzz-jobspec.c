@@ -18,14 +18,6 @@
 #include "common/json.h"
 #include "fuzz.h"
 
-#define check(x)                                                                              \
-        do {                                                                                  \
-                if (!(x)) {                                                                   \
-                        fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #x); \
-                        abort();                                                              \
-                }                                                                             \
-        } while (0)
-
 static const struct jobspec_limits app_max = {
         .memory = UINT64_C(512) << 20,
         .pids = 64,

@@ -16,14 +16,6 @@
 #include "fuzz.h"
 #include "sandbox/mount.h"
 
-#define check(x)                                                                              \
-        do {                                                                                  \
-                if (!(x)) {                                                                   \
-                        fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #x); \
-                        abort();                                                              \
-                }                                                                             \
-        } while (0)
-
 static void check_path(const char *s)
 {
         char *out = NULL, *again = NULL;

@@ -9,5 +9,16 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* An invariant of the code under test: a broken one is a crash, in libFuzzer and in replay. */
+#define check(x)                                                                              \
+        do {                                                                                  \
+                if (!(x)) {                                                                   \
+                        fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #x); \
+                        abort();                                                              \
+                }                                                                             \
+        } while (0)
