@@ -30,6 +30,7 @@ static const struct json_field top_fields[] = {
         {"stdin", JSON_FIELD_STRING_OR_OBJECT, false},
         {"limits", JSON_FIELD_OBJECT, false},
         {"priority", JSON_FIELD_INTEGER, false},
+        {"outputs", JSON_FIELD_ARRAY, false},
 };
 
 static const struct json_field limit_fields[] = {
@@ -63,6 +64,10 @@ void jobspec_done(struct jobspec *spec)
                         free(spec->args[i]);
         free(spec->args);
         free(spec->stdin_data);
+        if (spec->outputs)
+                for (size_t i = 0; i < spec->n_outputs; i++)
+                        free(spec->outputs[i]);
+        free(spec->outputs);
         *spec = (struct jobspec){};
 }
 
@@ -211,8 +216,7 @@ static bool app_name_valid(const char *s, size_t len)
         return true;
 }
 
-/* NULL if the name is acceptable, else why not. */
-static const char *file_name_problem(const char *s, size_t len)
+const char *jobspec_file_name_problem(const char *s, size_t len)
 {
         if (len == 0)
                 return "must not be empty";
@@ -263,7 +267,7 @@ static int decode_files(const json_t *files, const struct jobspec_bounds *bounds
 
                 (void) json_excerpt(text, sizeof(text), key, key_len, JSON_EXCERPT_MAX);
                 (void) snprintf(path, sizeof(path), "files['%s']", text);
-                problem = file_name_problem(key, key_len);
+                problem = jobspec_file_name_problem(key, key_len);
                 if (problem)
                         return json_error_set(err, -EINVAL, JSON_ERR_INVALID_VALUE,
                                               "file name '%s' %s", text, problem);
@@ -347,48 +351,57 @@ static int get_count(const json_t *root, const char *name, uint64_t min, uint64_
         return 1;
 }
 
-static int decode_limits(const json_t *root, struct jobspec_limits *l, struct json_error *err)
+/* "field.name", for the dotted paths of json.h's getters and their error messages. */
+static const char *limit_path(char *buf, size_t size, const char *field, const char *name)
 {
-        const json_t *limits = json_object_get(root, "limits");
+        (void) snprintf(buf, size, "%s.%s", field, name);
+        return buf;
+}
+
+int jobspec_decode_limits(const json_t *root, const char *field, struct jobspec_limits *l,
+                          struct json_error *err)
+{
+        const json_t *limits = json_object_get(root, field);
+        char path[64];
         int r;
 
         if (!limits)
                 return 0;
-        r = json_check_fields(limits, "limits", limit_fields, ELEMENTSOF(limit_fields), err);
+        r = json_check_fields(limits, field, limit_fields, ELEMENTSOF(limit_fields), err);
         if (r < 0)
                 return r;
 
-        r = json_get_size(root, "limits.memory", 1, JOBSPEC_SIZE_MAX, 0, &l->memory, err);
+        r = json_get_size(root, limit_path(path, sizeof(path), field, "memory"), 1, JOBSPEC_SIZE_MAX, 0, &l->memory, err);
         if (r < 0)
                 return r;
         l->set |= r > 0 ? JOBSPEC_LIMIT_MEMORY : 0;
-        r = get_count(root, "limits.pids", 1, JOBSPEC_PIDS_MAX, &l->pids, err);
+        r = get_count(root, limit_path(path, sizeof(path), field, "pids"), 1, JOBSPEC_PIDS_MAX, &l->pids, err);
         if (r < 0)
                 return r;
         l->set |= r > 0 ? JOBSPEC_LIMIT_PIDS : 0;
-        r = json_get_number(root, "limits.cpus", JOBSPEC_CPUS_MIN, JOBSPEC_CPUS_MAX, 0, &l->cpus,
+        r = json_get_number(root, limit_path(path, sizeof(path), field, "cpus"), JOBSPEC_CPUS_MIN, JOBSPEC_CPUS_MAX, 0, &l->cpus,
                             err);
         if (r < 0)
                 return r;
         l->set |= r > 0 ? JOBSPEC_LIMIT_CPUS : 0;
-        r = get_seconds(root, "limits.cpu_time", &l->cpu_time_ns, err);
+        r = get_seconds(root, limit_path(path, sizeof(path), field, "cpu_time"), &l->cpu_time_ns, err);
         if (r < 0)
                 return r;
         l->set |= r > 0 ? JOBSPEC_LIMIT_CPU_TIME : 0;
-        r = get_seconds(root, "limits.wall_time", &l->wall_time_ns, err);
+        r = get_seconds(root, limit_path(path, sizeof(path), field, "wall_time"), &l->wall_time_ns, err);
         if (r < 0)
                 return r;
         l->set |= r > 0 ? JOBSPEC_LIMIT_WALL_TIME : 0;
-        r = json_get_size(root, "limits.output_limit", 1, JOBSPEC_SIZE_MAX, 0, &l->output_limit,
+        r = json_get_size(root, limit_path(path, sizeof(path), field, "output_limit"), 1, JOBSPEC_SIZE_MAX, 0, &l->output_limit,
                           err);
         if (r < 0)
                 return r;
         l->set |= r > 0 ? JOBSPEC_LIMIT_OUTPUT : 0;
-        r = json_get_size(root, "limits.file_size", 1, JOBSPEC_SIZE_MAX, 0, &l->file_size, err);
+        r = json_get_size(root, limit_path(path, sizeof(path), field, "file_size"), 1, JOBSPEC_SIZE_MAX, 0, &l->file_size, err);
         if (r < 0)
                 return r;
         l->set |= r > 0 ? JOBSPEC_LIMIT_FILE_SIZE : 0;
-        r = get_count(root, "limits.open_files", JOBSPEC_OPEN_FILES_MIN, JOBSPEC_OPEN_FILES_MAX,
+        r = get_count(root, limit_path(path, sizeof(path), field, "open_files"), JOBSPEC_OPEN_FILES_MIN, JOBSPEC_OPEN_FILES_MAX,
                       &l->open_files, err);
         if (r < 0)
                 return r;
@@ -446,6 +459,45 @@ int jobspec_check_limits(const struct jobspec *spec, const struct jobspec_limits
                 (void) snprintf(value, sizeof(value), "%g cpus", l->cpus);
                 (void) snprintf(max, sizeof(max), "%g cpus", app_max->cpus);
                 return above_max(err, "cpus", value, max);
+        }
+        return 0;
+}
+
+static int decode_outputs(const json_t *outputs, struct jobspec *s, struct json_error *err)
+{
+        size_t n = json_array_size(outputs);
+
+        if (!outputs)
+                return 0;
+        if (n > JOBSPEC_MAX_OUTPUTS)
+                return json_error_set(err, -E2BIG, JSON_ERR_TOO_MANY,
+                                      "'outputs' has more than %d entries", JOBSPEC_MAX_OUTPUTS);
+        s->outputs = calloc(n + 1, sizeof(char *));
+        if (!s->outputs)
+                return no_memory(err);
+        for (size_t i = 0; i < n; i++) {
+                const json_t *v = json_array_get(outputs, i);
+                const char *problem;
+                char text[JSON_EXCERPT_SIZE];
+
+                if (!json_is_string(v))
+                        return json_error_set(err, -EINVAL, JSON_ERR_WRONG_TYPE,
+                                              "'outputs[%zu]' must be a string", i);
+                problem = jobspec_file_name_problem(json_string_value(v), json_string_length(v));
+                if (problem) {
+                        (void) json_excerpt(text, sizeof(text), json_string_value(v),
+                                            json_string_length(v), JSON_EXCERPT_MAX);
+                        return json_error_set(err, -EINVAL, JSON_ERR_INVALID_VALUE,
+                                              "output name '%s' %s", text, problem);
+                }
+                for (size_t k = 0; k < i; k++)
+                        if (strcmp(s->outputs[k], json_string_value(v)) == 0)
+                                return json_error_set(err, -EINVAL, JSON_ERR_INVALID_VALUE,
+                                                      "'outputs[%zu]' repeats an earlier name", i);
+                s->outputs[i] = memdup_nul(json_string_value(v), json_string_length(v));
+                if (!s->outputs[i])
+                        return no_memory(err);
+                s->n_outputs++;
         }
         return 0;
 }
@@ -533,7 +585,7 @@ int jobspec_decode(const char *body, size_t len, const struct jobspec_bounds *bo
                         return r;
         }
 
-        r = decode_limits(root, &s.limits, err);
+        r = jobspec_decode_limits(root, "limits", &s.limits, err);
         if (r < 0)
                 return r;
         if (bounds->app_max) {
@@ -547,6 +599,10 @@ int jobspec_decode(const char *body, size_t len, const struct jobspec_bounds *bo
         if (r < 0)
                 return r;
         s.priority = (int) priority;
+
+        r = decode_outputs(json_object_get(root, "outputs"), &s, err);
+        if (r < 0)
+                return r;
 
         *ret = s;
         s = (struct jobspec){};

@@ -9,7 +9,7 @@
  *    "args": ["a", "b"], "stdin": "..." | {"base64": "..."},
  *    "limits": {"memory": 67108864 | "64M", "pids": 32, "cpus": 0.5, "cpu_time": 2.5,
  *               "wall_time": 10, "output_limit": "1M", "file_size": "1M", "open_files": 64},
- *    "priority": 0}
+ *    "priority": 0, "outputs": ["result.txt"]}
  *
  * Only "app" and one of "source" / "files" are required. Sizes are integers (bytes) or
  * parse_size() strings; times are numbers of seconds > 0; cpus a number. Every error is a
@@ -37,6 +37,7 @@
 #define JOBSPEC_OPEN_FILES_MAX (UINT64_C(1) << 20)
 #define JOBSPEC_PRIORITY_MIN   (-100)
 #define JOBSPEC_PRIORITY_MAX   100
+#define JOBSPEC_MAX_OUTPUTS    16 /* entries of "outputs" */
 
 enum {
         JOBSPEC_LIMIT_MEMORY = 1u << 0,
@@ -116,6 +117,10 @@ struct jobspec {
         size_t stdin_size;
         struct jobspec_limits limits;
         int priority; /* JOBSPEC_PRIORITY_MIN..MAX, default 0 */
+        /* The files of the work directory to return with the result: valid file names, no
+         * repeats, at most JOBSPEC_MAX_OUTPUTS; NULL-terminated; NULL if none were asked for. */
+        char **outputs;
+        size_t n_outputs;
 };
 
 /*
@@ -134,6 +139,17 @@ int jobspec_decode(const char *body, size_t len, const struct jobspec_bounds *bo
  */
 int jobspec_check_limits(const struct jobspec *spec, const struct jobspec_limits *app_max,
                          struct json_error *err);
+
+/* NULL if name[0..len) is an acceptable file name (1..255 bytes, no '/', no control character,
+ * not "." or ".."), else why not, as a phrase ("must not contain '/'"). */
+const char *jobspec_file_name_problem(const char *name, size_t len);
+
+/*
+ * Decodes root[field] (absent: nothing set), an object of limits as in a job's "limits", into
+ * *ret (set says which were given). Error paths name the field ("max_limits.memory").
+ */
+int jobspec_decode_limits(const json_t *root, const char *field, struct jobspec_limits *ret,
+                          struct json_error *err);
 
 /* Frees what spec owns and zeroes it; accepts NULL and a zeroed or already done spec. */
 void jobspec_done(struct jobspec *spec);
