@@ -15,14 +15,25 @@
  * request that matches no route gets 404 no_route; a path that matches but not its method, 405
  * method_not_allowed with an Allow header. A body on POST/PUT/PATCH must be application/json
  * (415 otherwise). Every error body is {"error": {"code", "message"}} (api/errors.h).
+ *
+ * What libmicrohttpd (0.9.75) answers by itself, before a request reaches this module: a request
+ * line too long for the header buffer gets 414, headers too long 431 (just past the limit MHD may
+ * close the connection without a word: it had no room left to answer), a Content-Length beyond
+ * 64 bits 413, a malformed request 400; all with MHD's own short HTML body and
+ * "Connection: close", and no on_done call. max_header is the header buffer less a few KiB of
+ * MHD's bookkeeping: heads somewhat larger than max_header can still pass. A reply queued before
+ * a body was read (404, 405, 413, 415 to a request that announced a body) closes the connection
+ * after it. MHD takes no reply while a body arrives: a chunked body that outgrows max_body is
+ * dropped from there on and answered 413 when it ends, or the connection is closed if it goes on
+ * for more than 1 MiB past the limit.
  */
 
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include <jansson.h>
 #include <sys/socket.h>
 
 #include "common/cleanup.h"
@@ -41,7 +52,7 @@ struct http_route {
         http_handler_fn handler;
 };
 
-#define HTTP_PARAM_MAX 255
+#define HTTP_PARAM_MAX  255
 #define HTTP_MAX_PARAMS 4
 
 /* Called once per request after its reply was queued (status 0: the client went away). */
@@ -49,8 +60,8 @@ typedef void (*http_done_fn)(const char *route_name, int status, uint64_t durati
                              void *userdata);
 
 struct http_server_options {
-        const char *address; /* numeric IPv4 or IPv6 address */
-        uint16_t port;       /* 0: any free port (see http_server_port()) */
+        const char *address;             /* numeric IPv4 or IPv6 address */
+        uint16_t port;                   /* 0: any free port (see http_server_port()) */
         unsigned max_connections;        /* 0: 256 */
         unsigned max_connections_per_ip; /* 0: 64 */
         unsigned timeout_s;              /* idle connection timeout; 0: 30 */
@@ -58,7 +69,7 @@ struct http_server_options {
         size_t max_body;                 /* 0: 32 MiB */
         const struct http_route *routes; /* borrowed for the server's life */
         size_t n_routes;
-        void *userdata; /* passed to every handler and to on_done */
+        void *userdata;       /* passed to every handler and to on_done */
         http_done_fn on_done; /* may be NULL */
 };
 
@@ -100,8 +111,8 @@ int http_reply_data(struct http_request *req, int status, const char *content_ty
 int http_reply_fd(struct http_request *req, int status, const char *content_type, int fd,
                   uint64_t size);
 /* {"error": {"code": code, "message": printf(fmt, ...)}} */
-int http_reply_error(struct http_request *req, int status, const char *code, const char *fmt,
-                     ...) _printf_(4, 5);
+int http_reply_error(struct http_request *req, int status, const char *code, const char *fmt, ...)
+        _printf_(4, 5);
 /* The status and code of api_error_from_errno(r) (r < 0), with message printf(fmt, ...). */
 int http_reply_errno(struct http_request *req, int r, const char *fmt, ...) _printf_(3, 4);
 

@@ -371,38 +371,43 @@ int jobspec_decode_limits(const json_t *root, const char *field, struct jobspec_
         if (r < 0)
                 return r;
 
-        r = json_get_size(root, limit_path(path, sizeof(path), field, "memory"), 1, JOBSPEC_SIZE_MAX, 0, &l->memory, err);
+        r = json_get_size(root, limit_path(path, sizeof(path), field, "memory"), 1,
+                          JOBSPEC_SIZE_MAX, 0, &l->memory, err);
         if (r < 0)
                 return r;
         l->set |= r > 0 ? JOBSPEC_LIMIT_MEMORY : 0;
-        r = get_count(root, limit_path(path, sizeof(path), field, "pids"), 1, JOBSPEC_PIDS_MAX, &l->pids, err);
+        r = get_count(root, limit_path(path, sizeof(path), field, "pids"), 1, JOBSPEC_PIDS_MAX,
+                      &l->pids, err);
         if (r < 0)
                 return r;
         l->set |= r > 0 ? JOBSPEC_LIMIT_PIDS : 0;
-        r = json_get_number(root, limit_path(path, sizeof(path), field, "cpus"), JOBSPEC_CPUS_MIN, JOBSPEC_CPUS_MAX, 0, &l->cpus,
-                            err);
+        r = json_get_number(root, limit_path(path, sizeof(path), field, "cpus"), JOBSPEC_CPUS_MIN,
+                            JOBSPEC_CPUS_MAX, 0, &l->cpus, err);
         if (r < 0)
                 return r;
         l->set |= r > 0 ? JOBSPEC_LIMIT_CPUS : 0;
-        r = get_seconds(root, limit_path(path, sizeof(path), field, "cpu_time"), &l->cpu_time_ns, err);
+        r = get_seconds(root, limit_path(path, sizeof(path), field, "cpu_time"), &l->cpu_time_ns,
+                        err);
         if (r < 0)
                 return r;
         l->set |= r > 0 ? JOBSPEC_LIMIT_CPU_TIME : 0;
-        r = get_seconds(root, limit_path(path, sizeof(path), field, "wall_time"), &l->wall_time_ns, err);
+        r = get_seconds(root, limit_path(path, sizeof(path), field, "wall_time"), &l->wall_time_ns,
+                        err);
         if (r < 0)
                 return r;
         l->set |= r > 0 ? JOBSPEC_LIMIT_WALL_TIME : 0;
-        r = json_get_size(root, limit_path(path, sizeof(path), field, "output_limit"), 1, JOBSPEC_SIZE_MAX, 0, &l->output_limit,
-                          err);
+        r = json_get_size(root, limit_path(path, sizeof(path), field, "output_limit"), 1,
+                          JOBSPEC_SIZE_MAX, 0, &l->output_limit, err);
         if (r < 0)
                 return r;
         l->set |= r > 0 ? JOBSPEC_LIMIT_OUTPUT : 0;
-        r = json_get_size(root, limit_path(path, sizeof(path), field, "file_size"), 1, JOBSPEC_SIZE_MAX, 0, &l->file_size, err);
+        r = json_get_size(root, limit_path(path, sizeof(path), field, "file_size"), 1,
+                          JOBSPEC_SIZE_MAX, 0, &l->file_size, err);
         if (r < 0)
                 return r;
         l->set |= r > 0 ? JOBSPEC_LIMIT_FILE_SIZE : 0;
-        r = get_count(root, limit_path(path, sizeof(path), field, "open_files"), JOBSPEC_OPEN_FILES_MIN, JOBSPEC_OPEN_FILES_MAX,
-                      &l->open_files, err);
+        r = get_count(root, limit_path(path, sizeof(path), field, "open_files"),
+                      JOBSPEC_OPEN_FILES_MIN, JOBSPEC_OPEN_FILES_MAX, &l->open_files, err);
         if (r < 0)
                 return r;
         l->set |= r > 0 ? JOBSPEC_LIMIT_OPEN_FILES : 0;

@@ -64,8 +64,7 @@ static int exec_full(char *argv[])
                         (void) snprintf(path, sizeof(path), "%s/warren-node", self);
                         if (access(path, X_OK) == 0) {
                                 (void) execv(path, argv);
-                                return log_error_errno(-errno, "Failed to execute '%s': %m",
-                                                       path);
+                                return log_error_errno(-errno, "Failed to execute '%s': %m", path);
                         }
                 }
         }

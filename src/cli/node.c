@@ -1,3 +1,344 @@
 /* SPDX-License-Identifier: MIT */
+/* `warren node`: options, the configuration file, then node_run(). */
+#include "node/node.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
 #include "commands.h"
-int cmd_node(int argc, char *argv[]) { return 1; }
+#include "common/cleanup.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#define CONFIG_MAX (64u << 10)
+
+static void help(void)
+{
+        (void) printf(
+                "Usage: warren node [OPTIONS]\n"
+                "\n"
+                "Serves jobs: the HTTP API, the store (SQLite in the state directory) and local\n"
+                "workers that run each job in a sandbox. At first start it creates the user\n"
+                "'admin' with a random password, printed once and kept in STATE/admin.password.\n"
+                "\n"
+                "Options (each also a key of the configuration file, without the dashes):\n"
+                "  --config FILE           JSON object of the settings below; options given on\n"
+                "                          the command line win\n"
+                "  --state DIR             state directory (default /var/lib/warren as root,\n"
+                "                          $XDG_DATA_HOME/warren otherwise)\n"
+                "  --listen ADDR:PORT      address to serve on (default 127.0.0.1:%d; [::1]:PORT\n"
+                "                          for IPv6; port 0 picks a free one)\n"
+                "  --workers N             sandboxes run at once (default: the number of cpus)\n"
+                "  --token-ttl SECONDS     life of a login token (default %d)\n"
+                "  --work-size SIZE        each job's /work tmpfs (default 256M)\n"
+                "  --max-body SIZE         largest request body (default 16M)\n"
+                "  --max-connections N     connections at once (default 256)\n"
+                "  --max-connections-per-ip N  (default 64)\n"
+                "  --timeout SECONDS       idle connection timeout (default 30)\n"
+                "  --login-max-per-user N  failed logins per account per window (default %d)\n"
+                "  --login-max-per-address N  failed logins per address per window (default %d)\n"
+                "  --login-window SECONDS  (default %d)\n"
+                "  -h, --help              this text\n"
+                "\n"
+                "SIGTERM or SIGINT stops the node gracefully: no new jobs are taken; running\n"
+                "jobs get 10 seconds to finish, then are killed and queued again.\n",
+                NODE_DEFAULT_PORT, NODE_TOKEN_TTL_DEFAULT_S, NODE_LOGIN_USER_MAX,
+                NODE_LOGIN_ADDR_MAX, NODE_LOGIN_WINDOW_S);
+}
+
+enum {
+        OPT_CONFIG = 0x100,
+        OPT_STATE,
+        OPT_LISTEN,
+        OPT_WORKERS,
+        OPT_TOKEN_TTL,
+        OPT_WORK_SIZE,
+        OPT_MAX_BODY,
+        OPT_MAX_CONNECTIONS,
+        OPT_MAX_CONNECTIONS_PER_IP,
+        OPT_TIMEOUT,
+        OPT_LOGIN_USER,
+        OPT_LOGIN_ADDR,
+        OPT_LOGIN_WINDOW,
+        OPT_CGROUP_ROOT,
+};
+
+static const struct option options[] = {
+        {"config", required_argument, NULL, OPT_CONFIG},
+        {"state", required_argument, NULL, OPT_STATE},
+        {"listen", required_argument, NULL, OPT_LISTEN},
+        {"workers", required_argument, NULL, OPT_WORKERS},
+        {"token-ttl", required_argument, NULL, OPT_TOKEN_TTL},
+        {"work-size", required_argument, NULL, OPT_WORK_SIZE},
+        {"max-body", required_argument, NULL, OPT_MAX_BODY},
+        {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
+        {"max-connections-per-ip", required_argument, NULL, OPT_MAX_CONNECTIONS_PER_IP},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"login-max-per-user", required_argument, NULL, OPT_LOGIN_USER},
+        {"login-max-per-address", required_argument, NULL, OPT_LOGIN_ADDR},
+        {"login-window", required_argument, NULL, OPT_LOGIN_WINDOW},
+        {"cgroup-root", required_argument, NULL, OPT_CGROUP_ROOT},
+        {"help", no_argument, NULL, 'h'},
+        {},
+};
+
+static int set_string(char **p, const char *v)
+{
+        char *s = strdup(v);
+
+        if (!s)
+                return -ENOMEM;
+        free(*p);
+        *p = s;
+        return 0;
+}
+
+/* "127.0.0.1:7780", "[::1]:7780", "0.0.0.0:0". */
+static int parse_listen(const char *v, struct node_options *o)
+{
+        _cleanup_free_ char *host = NULL;
+        const char *colon, *end;
+        unsigned char buf[sizeof(struct in6_addr)];
+        uint64_t port;
+
+        if (v[0] == '[') {
+                end = strchr(v, ']');
+                if (!end || end[1] != ':')
+                        return -EINVAL;
+                host = strndup(v + 1, (size_t) (end - v - 1));
+                colon = end + 1;
+        } else {
+                colon = strrchr(v, ':');
+                if (!colon)
+                        return -EINVAL;
+                host = strndup(v, (size_t) (colon - v));
+        }
+        if (!host)
+                return -ENOMEM;
+        if (inet_pton(AF_INET, host, buf) != 1 && inet_pton(AF_INET6, host, buf) != 1)
+                return -EINVAL;
+        if (parse_uint(colon + 1, 0, 65535, &port) < 0)
+                return -EINVAL;
+        free(o->listen_address);
+        o->listen_address = TAKE_PTR(host);
+        o->port = (uint16_t) port;
+        return 0;
+}
+
+static int set_count(const char *name, const char *v, uint64_t min, uint64_t max, unsigned *ret)
+{
+        uint64_t x;
+
+        if (parse_uint(v, min, max, &x) < 0)
+                return log_error_errno(-EINVAL,
+                                       "--%s must be an integer from %llu to %llu, not '%s'", name,
+                                       (unsigned long long) min, (unsigned long long) max, v);
+        *ret = (unsigned) x;
+        return 0;
+}
+
+/* One setting, by option id, from the command line or the configuration file. */
+static int apply(int id, const char *name, const char *v, struct node_options *o)
+{
+        uint64_t x;
+        unsigned u = 0;
+        int r;
+
+        switch (id) {
+        case OPT_STATE:
+                if (v[0] == '\0')
+                        return log_error_errno(-EINVAL, "--state must not be empty");
+                return set_string(&o->state_dir, v);
+        case OPT_LISTEN:
+                r = parse_listen(v, o);
+                if (r < 0)
+                        return log_error_errno(r,
+                                               "--listen must be ADDR:PORT with a numeric "
+                                               "address, not '%s'",
+                                               v);
+                return 0;
+        case OPT_WORKERS:
+                return set_count(name, v, 1, 256, &o->workers);
+        case OPT_TOKEN_TTL:
+                if (parse_uint(v, 60, 366 * 24 * 3600, &x) < 0)
+                        return log_error_errno(-EINVAL,
+                                               "--token-ttl must be 60 to 31622400 "
+                                               "seconds, not '%s'",
+                                               v);
+                o->token_ttl_s = x;
+                return 0;
+        case OPT_WORK_SIZE:
+                if (parse_size(v, UINT64_C(1) << 40, &x) < 0 || x < (UINT64_C(1) << 20))
+                        return log_error_errno(-EINVAL,
+                                               "--work-size must be a size from 1M, "
+                                               "not '%s'",
+                                               v);
+                o->work_size = x;
+                return 0;
+        case OPT_MAX_BODY:
+                if (parse_size(v, STORE_JSON_MAX, &x) < 0 || x < 1024)
+                        return log_error_errno(-EINVAL,
+                                               "--max-body must be a size from 1K to "
+                                               "16M, not '%s'",
+                                               v);
+                o->max_body = (size_t) x;
+                return 0;
+        case OPT_MAX_CONNECTIONS:
+                return set_count(name, v, 1, 65536, &o->max_connections);
+        case OPT_MAX_CONNECTIONS_PER_IP:
+                return set_count(name, v, 1, 65536, &o->max_connections_per_ip);
+        case OPT_TIMEOUT:
+                return set_count(name, v, 1, 3600, &o->timeout_s);
+        case OPT_LOGIN_USER:
+                return set_count(name, v, 1, 1000000, &o->login_user_max);
+        case OPT_LOGIN_ADDR:
+                return set_count(name, v, 1, 1000000, &o->login_addr_max);
+        case OPT_LOGIN_WINDOW:
+                r = set_count(name, v, 1, 86400, &u);
+                if (r >= 0)
+                        o->login_window_s = u;
+                return r;
+        case OPT_CGROUP_ROOT:
+                return set_string(&o->cgroup_mount, v);
+        default:
+                return log_error_errno(-EINVAL, "unknown setting '%s'", name);
+        }
+}
+
+static int load_config(const char *path, struct node_options *o, const bool *given)
+{
+        _cleanup_free_ char *text = NULL;
+        _cleanup_json_ json_t *root = NULL;
+        struct json_error err = {};
+        const char *key;
+        json_t *v;
+        int r;
+
+        r = read_file_at(AT_FDCWD, path, CONFIG_MAX, &text);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read the configuration file '%s': %m", path);
+        r = json_parse_strict(text, strlen(text), &root, &err);
+        if (r < 0)
+                return log_error_errno(r, "%s: %s", path, err.message);
+        json_object_foreach(root, key, v)
+        {
+                const struct option *opt = NULL;
+                char buf[64];
+                const char *value;
+
+                for (const struct option *p = options; p->name; p++)
+                        if (strcmp(p->name, key) == 0 && p->val >= OPT_STATE)
+                                opt = p;
+                if (!opt)
+                        return log_error_errno(-EINVAL, "%s: unknown setting '%s'", path, key);
+                if (given[opt->val - OPT_CONFIG])
+                        continue; /* the command line wins */
+                if (json_is_string(v))
+                        value = json_string_value(v);
+                else if (json_is_integer(v)) {
+                        (void) snprintf(buf, sizeof(buf), "%lld",
+                                        (long long) json_integer_value(v));
+                        value = buf;
+                } else
+                        return log_error_errno(-EINVAL, "%s: '%s' must be a string or an integer",
+                                               path, key);
+                r = apply(opt->val, key, value, o);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static void options_done(struct node_options *o)
+{
+        free(o->state_dir);
+        free(o->listen_address);
+        free(o->cgroup_mount);
+        *o = (struct node_options){};
+}
+
+static int default_state_dir(struct node_options *o)
+{
+        const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+
+        if (geteuid() == 0)
+                return set_string(&o->state_dir, "/var/lib/warren");
+        if (xdg && xdg[0] == '/') {
+                if (asprintf(&o->state_dir, "%s/warren", xdg) < 0)
+                        return -ENOMEM;
+                return 0;
+        }
+        if (!home || home[0] != '/')
+                return log_error_errno(-EINVAL, "no state directory: set --state, "
+                                                "XDG_DATA_HOME or HOME");
+        if (asprintf(&o->state_dir, "%s/.local/share/warren", home) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+int cmd_node(int argc, char *argv[])
+{
+        _cleanup_(options_done) struct node_options o = {
+                .port = NODE_DEFAULT_PORT,
+                .token_ttl_s = NODE_TOKEN_TTL_DEFAULT_S,
+                .work_size = NODE_WORK_SIZE_DEFAULT,
+                .max_body = (size_t) 16 << 20,
+                .login_user_max = NODE_LOGIN_USER_MAX,
+                .login_addr_max = NODE_LOGIN_ADDR_MAX,
+                .login_window_s = NODE_LOGIN_WINDOW_S,
+        };
+        bool given[OPT_CGROUP_ROOT - OPT_CONFIG + 1] = {};
+        const char *config = NULL;
+        long cpus;
+        int c, r;
+
+        /* Command line first, remembering what it set; then the file fills in the rest. */
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "+:h", options, NULL)) >= 0) {
+                switch (c) {
+                case 'h':
+                        help();
+                        return 0;
+                case OPT_CONFIG:
+                        config = optarg;
+                        break;
+                case '?':
+                        if (optopt)
+                                log_error("unknown option '-%c'; see 'warren node --help'", optopt);
+                        else
+                                log_error("unknown option '%s'; see 'warren node --help'",
+                                          argv[optind - 1]);
+                        return 2;
+                case ':':
+                        log_error("option '%s' needs a value", argv[optind - 1]);
+                        return 2;
+                default:
+                        r = apply(c, options[c - OPT_CONFIG].name, optarg, &o);
+                        if (r < 0)
+                                return 2;
+                        given[c - OPT_CONFIG] = true;
+                }
+        }
+        if (optind < argc) {
+                log_error("unexpected argument '%s'; see 'warren node --help'", argv[optind]);
+                return 2;
+        }
+        if (config && load_config(config, &o, given) < 0)
+                return 2;
+        if (!o.state_dir && default_state_dir(&o) < 0)
+                return 2;
+        if (!o.listen_address && set_string(&o.listen_address, "127.0.0.1") < 0)
+                return 1;
+        if (o.workers == 0) {
+                cpus = sysconf(_SC_NPROCESSORS_ONLN);
+                o.workers = cpus > 0 && cpus < 256 ? (unsigned) cpus : 1;
+        }
+        return node_run(&o);
+}

@@ -22,16 +22,26 @@
 
 #include "common/cleanup.h"
 
-#define HUB_RETAIN_ENDED 256
+#define HUB_RETAIN_ENDED   256
 #define HUB_EVENT_NAME_MAX 15
 #define HUB_DEFAULT_REPLAY (UINT64_C(1) << 20)
+/* A job id is 1..HUB_ID_MAX bytes of [0-9A-Za-z._-] (-EINVAL otherwise). */
+#define HUB_ID_MAX 64
+/* At most this many entries (ended ones retained included); beyond it, a publish, end or watch
+ * that needs a new entry gets -ENOSPC. */
+#define HUB_MAX_ENTRIES 65536
+/* Counted per event, beside its data, against max_replay_bytes: keeps the number of events
+ * bounded too, even when they are small. */
+#define HUB_EVENT_OVERHEAD 64
+/* A timeout that never expires. */
+#define HUB_FOREVER UINT64_MAX
 
 struct hub;
 
 struct hub_event {
-        uint64_t seq;                        /* 1, 2, 3, ... per job */
-        char name[HUB_EVENT_NAME_MAX + 1];   /* "state", "output", "end" */
-        char *data;                          /* JSON text, owned */
+        uint64_t seq;                      /* 1, 2, 3, ... per job */
+        char name[HUB_EVENT_NAME_MAX + 1]; /* "state", "output", "end" */
+        char *data;                        /* JSON text, owned */
         size_t len;
 };
 
@@ -48,7 +58,8 @@ void hub_shutdown(struct hub *h);
 /* ---- producers ---- */
 
 /* Appends an event (data: JSON text, copied) to the job's entry, creating it if needed, and wakes
- * its followers. name must not be "end". */
+ * its followers. name must not be "end". name is 1..HUB_EVENT_NAME_MAX of [a-z0-9_-]; an event
+ * named "state" is always kept, any other name is an output event for the replay bound. */
 int hub_publish(struct hub *h, const char *job_id, const char *name, const char *data, size_t len);
 /* Appends the final "end" event; the entry is then ended (later publishes: -ESTALE). */
 int hub_end(struct hub *h, const char *job_id, const char *data, size_t len);
@@ -69,6 +80,8 @@ DEFINE_FREE_FUNC(struct hub_watch *, hub_unwatch)
  * and *ret (the caller clears it; *cursor advances to its seq), -ETIMEDOUT, or -ESHUTDOWN. If
  * events after *cursor were dropped from the replay buffer, returns the oldest one kept and sets
  * *ret_gap to true (may be NULL).
+ * Also -ENODATA, at once, when the job has ended and *cursor is at or after its end event (nothing
+ * can follow), and -ENOMEM.
  */
 int hub_next(struct hub_watch *w, uint64_t *cursor, uint64_t timeout_ns, struct hub_event *ret,
              bool *ret_gap);
@@ -83,3 +96,15 @@ bool hub_ended(struct hub_watch *w);
 void hub_notify_work(struct hub *h);
 /* Waits up to timeout_ns for a notify: 0, -ETIMEDOUT, -ESHUTDOWN. */
 int hub_wait_work(struct hub *h, uint64_t timeout_ns);
+
+/* ---- observation (metrics, tests) ---- */
+
+struct hub_stats {
+        size_t entries;  /* live entries, ended ones included */
+        size_t retained; /* ended entries kept for late followers */
+        size_t watches;
+        size_t waiters; /* threads blocked in hub_next, hub_wait_end or hub_wait_work */
+        uint64_t work;  /* notifies not yet consumed */
+};
+
+void hub_get_stats(struct hub *h, struct hub_stats *ret);

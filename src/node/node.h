@@ -1,2 +1,183 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
+
+/*
+ * The node: one process that holds both roles on one machine.
+ *
+ *   main thread ── signals (signalfd), housekeeping, shutdown
+ *   HTTP threads ─ one per connection (api/http.h); each request borrows a store connection
+ *                  from the pool, authenticates, authorizes (auth/access.h) and answers
+ *   runners ────── one thread per local worker slot: claims the next queued job from the store,
+ *                  prepares its work directory, has the slot's spawner run the build and run
+ *                  steps, streams output to the hub, stores the result
+ *   spawners ───── single-threaded processes forked before any thread (worker/spawner.h)
+ *
+ * The store is the truth; the hub (node/hub.h) only wakes whoever waits. A job is queued on disk
+ * before its 201; a runner moves it to running with a compare-and-set, so no job runs twice at
+ * once; at start-up, jobs left running by a dead predecessor are queued again.
+ */
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "api/http.h"
+#include "api/metrics.h"
+#include "auth/access.h"
+#include "blob/blob.h"
+#include "common/json.h"
+#include "node/hub.h"
+#include "store/store.h"
+#include "worker/spawner.h"
+
+#define NODE_DEFAULT_PORT        7780
+#define NODE_INLINE_MAX          (64u << 10) /* bytes of output or file inlined in a result */
+#define NODE_OUTPUT_FILE_MAX     (UINT64_C(64) << 20)
+#define NODE_WAIT_DEFAULT_S      60
+#define NODE_WAIT_MAX_S          600
+#define NODE_TOKEN_TTL_DEFAULT_S (24 * 3600)
+#define NODE_LOGIN_USER_MAX      5  /* failed logins per account per window */
+#define NODE_LOGIN_ADDR_MAX      20 /* failed logins per address per window */
+#define NODE_LOGIN_WINDOW_S      300
+#define NODE_WORK_SIZE_DEFAULT   (UINT64_C(256) << 20) /* a job's /work tmpfs */
+#define NODE_STORE_POOL_MAX      32
+
+struct node_options {
+        char *state_dir;
+        char *listen_address; /* numeric */
+        uint16_t port;
+        unsigned workers; /* concurrent sandboxes */
+        uint64_t token_ttl_s;
+        uint64_t work_size; /* bytes of a job's /work */
+        size_t max_body;    /* bytes of a request body */
+        unsigned max_connections;
+        unsigned max_connections_per_ip;
+        unsigned timeout_s;
+        unsigned login_user_max;
+        unsigned login_addr_max;
+        unsigned login_window_s;
+        char *cgroup_mount; /* tests: NULL: /sys/fs/cgroup */
+};
+
+struct node_runner;
+
+/* One failed-login counter: an account name or an address. */
+struct node_throttle_entry {
+        char key[80];
+        unsigned failures;
+        int64_t window_start; /* monotonic ns */
+};
+
+#define NODE_THROTTLE_ENTRIES 1024
+
+struct node {
+        struct node_options opts;
+        char *db_path;
+        char *work_root; /* where each job's /work is made */
+        bool work_tmpfs; /* each job's /work is a tmpfs of its own */
+
+        struct blob_store *blobs;
+        struct hub *hub;
+        struct metrics *metrics;
+        struct http_server *http;
+        struct spawner *spawner;
+
+        pthread_mutex_t pool_lock;
+        struct store *pool[NODE_STORE_POOL_MAX];
+        unsigned n_pool;
+
+        pthread_mutex_t throttle_lock;
+        struct node_throttle_entry throttle[NODE_THROTTLE_ENTRIES];
+
+        struct node_runner *runners;
+        unsigned n_runners;
+        atomic_uint busy;
+        atomic_bool stopping;
+};
+
+/* The caller of a request, once authenticated. */
+struct node_caller {
+        int64_t user_id;
+        int64_t session_id;
+        char name[STORE_NAME_MAX + 1];
+        enum auth_rights rights;
+        int64_t *groups; /* owned */
+        size_t n_groups;
+        struct auth_subject subject; /* points into this struct */
+};
+
+void node_caller_clear(struct node_caller *c);
+
+/* ---- node.c ---- */
+
+/* Runs the node until SIGTERM/SIGINT; returns the process exit code. */
+int node_run(struct node_options *opts);
+
+/* A store connection for this thread's request (from the pool, or a new one). */
+int node_store_get(struct node *n, struct store **ret);
+void node_store_put(struct node *n, struct store *s);
+
+/* Unix ns → RFC 3339 UTC with milliseconds (a JSON string), or JSON null for 0. */
+json_t *node_time_json(int64_t ns);
+
+/* ---- routes-auth.c ---- */
+
+/*
+ * Authenticates the request's bearer token. 0 and *ret; otherwise the request has been answered
+ * (401) and a negative errno is returned.
+ */
+int node_authenticate(struct node *n, struct store *st, struct http_request *req,
+                      struct node_caller *ret);
+/* Takes a store from the pool and authenticates; 0, or the request has been answered (and the
+ * store given back). */
+int node_begin(struct node *n, struct http_request *req, struct store **st,
+               struct node_caller *caller);
+/* The request's body as a strict JSON object with these fields; 0, or the request has been
+ * answered (400/413/...). */
+int node_parse_body(struct http_request *req, const struct json_field *fields, size_t n,
+                    json_t **ret);
+/* Answers the request from auth_check()'s negative answer (403 or 404 as it says). */
+int node_reply_denied(struct http_request *req, int r, const char *what);
+/* A user's public JSON (never its hash). */
+json_t *node_user_json(struct store *st, const struct store_user *u);
+/* The name of a user id (for owners), or NULL if the user is gone; caller frees. */
+char *node_user_name(struct store *st, int64_t id);
+
+void node_route_login(struct http_request *req, void *userdata);
+void node_route_logout(struct http_request *req, void *userdata);
+void node_route_whoami(struct http_request *req, void *userdata);
+void node_route_users_create(struct http_request *req, void *userdata);
+void node_route_users_list(struct http_request *req, void *userdata);
+void node_route_users_get(struct http_request *req, void *userdata);
+void node_route_users_update(struct http_request *req, void *userdata);
+void node_route_users_delete(struct http_request *req, void *userdata);
+
+/* ---- routes-apps.c ---- */
+
+void node_route_apps_list(struct http_request *req, void *userdata);
+void node_route_apps_get(struct http_request *req, void *userdata);
+void node_route_apps_create(struct http_request *req, void *userdata);
+void node_route_apps_replace(struct http_request *req, void *userdata);
+void node_route_apps_delete(struct http_request *req, void *userdata);
+/* Creates the ready-made apps that do not exist yet, owned by owner, mode 0755. */
+int node_apps_seed(struct store *st, int64_t owner);
+
+/* ---- routes-jobs.c ---- */
+
+void node_route_jobs_create(struct http_request *req, void *userdata);
+void node_route_jobs_list(struct http_request *req, void *userdata);
+void node_route_jobs_get(struct http_request *req, void *userdata);
+void node_route_jobs_cancel(struct http_request *req, void *userdata);
+void node_route_jobs_events(struct http_request *req, void *userdata);
+void node_route_jobs_blob(struct http_request *req, void *userdata);
+/* The public JSON of a job (with its result if with_result). */
+json_t *node_job_json(struct store *st, const struct store_job *j, bool with_result);
+
+/* ---- runner.c ---- */
+
+int node_runners_start(struct node *n);
+/* Waits for the runners to finish their jobs (or kills them if kill) and joins them. */
+void node_runners_stop(struct node *n, bool kill);
+/* Kills the job if a runner runs it: 1 if it did, 0 if no runner runs it. */
+int node_runner_cancel(struct node *n, const char *job_id);

@@ -1,2 +1,652 @@
 /* SPDX-License-Identifier: MIT */
+/* Who is asking: login, tokens, and the user records. */
+#include <errno.h>
+#include <semaphore.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "auth/password.h"
+#include "auth/token.h"
+#include "common/cleanup.h"
+#include "common/log.h"
+#include "common/util.h"
 #include "node/node.h"
+
+#define BEARER "Bearer "
+
+static const struct json_field login_fields[] = {
+        {"user", JSON_FIELD_STRING, true},
+        {"password", JSON_FIELD_STRING, true},
+};
+
+static const struct json_field user_create_fields[] = {
+        {"name", JSON_FIELD_STRING, true},
+        {"password", JSON_FIELD_STRING, true},
+        {"rights", JSON_FIELD_STRING, false},
+};
+
+static const struct json_field user_update_fields[] = {
+        {"password", JSON_FIELD_STRING, false},
+        {"rights", JSON_FIELD_STRING, false},
+};
+
+/* A hash to verify against when the user does not exist: the refusal then takes as long. */
+static char dummy_hash[AUTH_PASSWORD_HASH_MAX];
+static pthread_once_t dummy_once = PTHREAD_ONCE_INIT;
+
+static void make_dummy_hash(void)
+{
+        char pw[AUTH_PASSWORD_GENERATED_LEN + 1];
+
+        if (auth_password_generate(pw) >= 0)
+                (void) auth_password_hash(pw, strlen(pw), dummy_hash);
+        sodium_memzero(pw, sizeof(pw));
+}
+
+/* argon2id takes 64 MiB per verification: at most two at a time. */
+static sem_t verify_slots;
+static pthread_once_t verify_once = PTHREAD_ONCE_INIT;
+
+static void init_verify_slots(void)
+{
+        (void) sem_init(&verify_slots, 0, 2);
+}
+
+static int verify_password(const char *hash, const char *password, size_t len)
+{
+        int r;
+
+        (void) pthread_once(&verify_once, init_verify_slots);
+        while (sem_wait(&verify_slots) < 0 && errno == EINTR)
+                ;
+        r = auth_password_verify(hash, password, len);
+        (void) sem_post(&verify_slots);
+        return r;
+}
+
+static int hash_password(const char *password, size_t len, char hash[static AUTH_PASSWORD_HASH_MAX])
+{
+        int r;
+
+        (void) pthread_once(&verify_once, init_verify_slots);
+        while (sem_wait(&verify_slots) < 0 && errno == EINTR)
+                ;
+        r = auth_password_hash(password, len, hash);
+        (void) sem_post(&verify_slots);
+        return r;
+}
+
+int node_reply_denied(struct http_request *req, int r, const char *what)
+{
+        if (r == -ENOENT)
+                return http_reply_error(req, 404, "not_found", "no such %s", what);
+        if (r == -EACCES || r == -EPERM)
+                return http_reply_error(req, 403, "forbidden", "you may not do this to this %s",
+                                        what);
+        return http_reply_errno(req, r, "cannot decide access to the %s", what);
+}
+
+int node_parse_body(struct http_request *req, const struct json_field *fields, size_t n,
+                    json_t **ret)
+{
+        struct json_error err = {};
+        size_t len;
+        const char *body = http_request_body(req, &len);
+        json_t *root = NULL;
+        int r;
+
+        r = json_parse_strict(body, len, &root, &err);
+        if (r >= 0) {
+                r = json_check_fields(root, NULL, fields, n, &err);
+                if (r < 0)
+                        json_decref(root);
+        }
+        if (r < 0) {
+                (void) http_reply_error(req, err.status, err.code, "%s", err.message);
+                return r;
+        }
+        *ret = root;
+        return 0;
+}
+
+int node_authenticate(struct node *n, struct store *st, struct http_request *req,
+                      struct node_caller *ret)
+{
+        _cleanup_(store_user_clear) struct store_user u = {};
+        uint8_t hash[AUTH_TOKEN_HASH_LEN];
+        const char *h = http_request_header(req, "Authorization");
+        const char *token;
+        int64_t user_id, session_id;
+        int64_t *groups = NULL;
+        size_t n_groups = 0;
+        int r;
+
+        if (!h) {
+                (void) http_request_add_header(req, "WWW-Authenticate", "Bearer");
+                (void) http_reply_error(req, 401, "unauthorized", "a bearer token is required");
+                return -EACCES;
+        }
+        if (strncasecmp(h, BEARER, strlen(BEARER)) != 0) {
+                (void) http_reply_error(req, 401, "unauthorized",
+                                        "the Authorization header must be 'Bearer <token>'");
+                return -EACCES;
+        }
+        token = h + strlen(BEARER);
+        r = auth_token_hash(token, strlen(token), hash);
+        if (r >= 0)
+                r = store_session_lookup(st, hash, (int64_t) now_ns(CLOCK_REALTIME), &user_id,
+                                         &session_id);
+        if (r >= 0)
+                r = store_user_get(st, user_id, &u);
+        if (r >= 0 && u.state != STORE_USER_ACTIVE)
+                r = -EACCES;
+        if (r == -EINVAL || r == -ENOENT || r == -EACCES) {
+                (void) http_reply_error(req, 401, "unauthorized",
+                                        "the token is unknown, expired or revoked");
+                return -EACCES;
+        }
+        if (r >= 0)
+                r = store_user_groups(st, user_id, &groups, &n_groups);
+        if (r < 0) {
+                (void) http_reply_errno(req, r, "cannot authenticate");
+                return r;
+        }
+        *ret = (struct node_caller){
+                .user_id = user_id,
+                .session_id = session_id,
+                .rights = (enum auth_rights) u.rights,
+                .groups = groups,
+                .n_groups = n_groups,
+        };
+        (void) snprintf(ret->name, sizeof(ret->name), "%s", u.name);
+        ret->subject = (struct auth_subject){
+                .user = user_id,
+                .rights = (enum auth_rights) u.rights,
+                .groups = ret->groups,
+                .n_groups = n_groups,
+        };
+        return 0;
+}
+
+char *node_user_name(struct store *st, int64_t id)
+{
+        _cleanup_(store_user_clear) struct store_user u = {};
+
+        if (id <= 0 || store_user_get(st, id, &u) < 0)
+                return NULL;
+        return TAKE_PTR(u.name);
+}
+
+json_t *node_user_json(struct store *st, const struct store_user *u)
+{
+        _cleanup_free_ int64_t *groups = NULL;
+        size_t n = 0;
+        json_t *names = json_array();
+
+        if (names && store_user_groups(st, u->id, &groups, &n) >= 0)
+                for (size_t i = 0; i < n; i++) {
+                        _cleanup_(store_group_clear) struct store_group g = {};
+
+                        if (store_group_get(st, groups[i], &g) >= 0)
+                                (void) json_array_append_new(names, json_string(g.name));
+                }
+        return json_pack("{s:s, s:s?, s:s?, s:o?, s:o}", "name", u->name, "rights",
+                         auth_rights_to_string((enum auth_rights) u->rights), "state",
+                         store_user_state_to_string(u->state), "groups", names, "created_at",
+                         node_time_json(u->created_at));
+}
+
+/* ---- login throttling: failures per account and per address, in a fixed window ---- */
+
+static struct node_throttle_entry *throttle_find(struct node *n, const char *key, int64_t now,
+                                                 bool create)
+{
+        struct node_throttle_entry *oldest = &n->throttle[0];
+        int64_t window = (int64_t) n->opts.login_window_s * 1000000000;
+
+        for (size_t i = 0; i < NODE_THROTTLE_ENTRIES; i++) {
+                struct node_throttle_entry *e = &n->throttle[i];
+
+                if (e->key[0] && strcmp(e->key, key) == 0) {
+                        if (now - e->window_start >= window) {
+                                e->failures = 0;
+                                e->window_start = now;
+                        }
+                        return e;
+                }
+                if (e->window_start < oldest->window_start)
+                        oldest = e;
+        }
+        if (!create)
+                return NULL;
+        /* The table is bounded: the stalest entry makes room. */
+        (void) snprintf(oldest->key, sizeof(oldest->key), "%s", key);
+        oldest->failures = 0;
+        oldest->window_start = now;
+        return oldest;
+}
+
+/* Seconds until the key may try again, or 0. */
+static int64_t throttle_check(struct node *n, const char *key, unsigned max, int64_t now)
+{
+        struct node_throttle_entry *e = throttle_find(n, key, now, false);
+        int64_t window = (int64_t) n->opts.login_window_s * 1000000000;
+
+        if (!e || e->failures < max)
+                return 0;
+        return (e->window_start + window - now) / 1000000000 + 1;
+}
+
+static void throttle_fail(struct node *n, const char *key, int64_t now)
+{
+        struct node_throttle_entry *e = throttle_find(n, key, now, true);
+
+        if (e)
+                e->failures++;
+}
+
+void node_route_login(struct http_request *req, void *userdata)
+{
+        struct node *n = userdata;
+        _cleanup_json_ json_t *root = NULL;
+        _cleanup_(store_user_clear) struct store_user u = {};
+        char token[AUTH_TOKEN_LEN + 1];
+        uint8_t hash[AUTH_TOKEN_HASH_LEN];
+        char ukey[80], akey[80], retry[32];
+        const char *name, *password;
+        size_t name_len, password_len;
+        struct json_error err = {};
+        struct store *st = NULL;
+        int64_t now = (int64_t) now_ns(CLOCK_MONOTONIC), wait_s, expires, sid;
+        int r;
+
+        if (node_parse_body(req, login_fields, ELEMENTSOF(login_fields), &root) < 0)
+                return;
+        r = json_get_string(root, "user", STORE_NAME_MAX, &name, &name_len, &err);
+        if (r >= 0)
+                r = json_get_string(root, "password", AUTH_PASSWORD_MAX, &password, &password_len,
+                                    &err);
+        if (r < 0) {
+                (void) http_reply_error(req, err.status, err.code, "%s", err.message);
+                return;
+        }
+
+        (void) snprintf(ukey, sizeof(ukey), "u:%s", name);
+        (void) snprintf(akey, sizeof(akey), "a:%s", http_request_peer(req));
+        (void) pthread_mutex_lock(&n->throttle_lock);
+        wait_s = throttle_check(n, ukey, n->opts.login_user_max, now);
+        if (wait_s == 0)
+                wait_s = throttle_check(n, akey, n->opts.login_addr_max, now);
+        (void) pthread_mutex_unlock(&n->throttle_lock);
+        if (wait_s > 0) {
+                (void) snprintf(retry, sizeof(retry), "%lld", (long long) wait_s);
+                (void) http_request_add_header(req, "Retry-After", retry);
+                log_info("event=login_throttled user='%s' peer=%s", name, http_request_peer(req));
+                (void) http_reply_error(req, 429, "rate_limited",
+                                        "too many failed logins; retry in %lld seconds",
+                                        (long long) wait_s);
+                return;
+        }
+
+        r = node_store_get(n, &st);
+        if (r < 0) {
+                (void) http_reply_errno(req, r, "cannot open the store");
+                return;
+        }
+        r = store_name_valid(name) ? store_user_get_by_name(st, name, &u) : -ENOENT;
+        if (r == -ENOENT || (r >= 0 && !u.password_hash)) {
+                (void) pthread_once(&dummy_once, make_dummy_hash);
+                (void) verify_password(dummy_hash, password, password_len);
+                r = -EACCES;
+        } else if (r >= 0)
+                r = verify_password(u.password_hash, password, password_len);
+        if (r >= 0 && u.state != STORE_USER_ACTIVE)
+                r = -EACCES;
+        if (r == -EACCES || r == -EINVAL) {
+                (void) pthread_mutex_lock(&n->throttle_lock);
+                throttle_fail(n, ukey, now);
+                throttle_fail(n, akey, now);
+                (void) pthread_mutex_unlock(&n->throttle_lock);
+                log_info("event=login_failed user='%s' peer=%s", name, http_request_peer(req));
+                (void) http_reply_error(req, 401, "unauthorized", "wrong user name or password");
+                goto out;
+        }
+        if (r < 0) {
+                (void) http_reply_errno(req, r, "cannot check the password");
+                goto out;
+        }
+
+        expires = (int64_t) now_ns(CLOCK_REALTIME) + (int64_t) n->opts.token_ttl_s * 1000000000;
+        r = auth_token_new(token, hash);
+        if (r >= 0)
+                r = store_session_create(st, u.id, hash, expires, &sid);
+        if (r < 0) {
+                sodium_memzero(token, sizeof(token));
+                (void) http_reply_errno(req, r, "cannot create a session");
+                goto out;
+        }
+        log_info("event=login user='%s' peer=%s session=%lld", u.name, http_request_peer(req),
+                 (long long) sid);
+        (void) http_reply_json(req, 200,
+                               json_pack("{s:s, s:o, s:o}", "token", token, "expires_at",
+                                         node_time_json(expires), "user", node_user_json(st, &u)));
+        sodium_memzero(token, sizeof(token));
+out:
+        node_store_put(n, st);
+}
+
+int node_begin(struct node *n, struct http_request *req, struct store **st,
+               struct node_caller *caller)
+{
+        int r = node_store_get(n, st);
+
+        if (r < 0) {
+                (void) http_reply_errno(req, r, "cannot open the store");
+                return r;
+        }
+        r = node_authenticate(n, *st, req, caller);
+        if (r < 0) {
+                node_store_put(n, *st);
+                *st = NULL;
+        }
+        return r;
+}
+
+void node_route_logout(struct http_request *req, void *userdata)
+{
+        struct node *n = userdata;
+        _cleanup_(node_caller_clear) struct node_caller c = {};
+        struct store *st = NULL;
+        int r;
+
+        if (node_begin(n, req, &st, &c) < 0)
+                return;
+        r = store_session_revoke(st, c.session_id);
+        if (r < 0)
+                (void) http_reply_errno(req, r, "cannot revoke the session");
+        else
+                (void) http_reply_json(req, 204, NULL);
+        node_store_put(n, st);
+}
+
+void node_route_whoami(struct http_request *req, void *userdata)
+{
+        struct node *n = userdata;
+        _cleanup_(node_caller_clear) struct node_caller c = {};
+        _cleanup_(store_user_clear) struct store_user u = {};
+        struct store *st = NULL;
+        int r;
+
+        if (node_begin(n, req, &st, &c) < 0)
+                return;
+        r = store_user_get(st, c.user_id, &u);
+        if (r < 0)
+                (void) http_reply_errno(req, r, "cannot read the user");
+        else
+                (void) http_reply_json(req, 200, node_user_json(st, &u));
+        node_store_put(n, st);
+}
+
+static int get_password(struct http_request *req, const json_t *root, const char **ret,
+                        size_t *ret_len)
+{
+        struct json_error err = {};
+        int r = json_get_string(root, "password", AUTH_PASSWORD_MAX, ret, ret_len, &err);
+
+        if (r < 0) {
+                (void) http_reply_error(req, err.status, err.code, "%s", err.message);
+                return r;
+        }
+        if (r > 0 && (*ret_len < AUTH_PASSWORD_MIN || memchr(*ret, '\0', *ret_len))) {
+                (void) http_reply_error(req, 400, "invalid",
+                                        "a password is %d to %d bytes without NUL",
+                                        AUTH_PASSWORD_MIN, AUTH_PASSWORD_MAX);
+                return -EINVAL;
+        }
+        return r;
+}
+
+static int get_rights(struct http_request *req, const json_t *root, enum auth_rights *ret)
+{
+        const json_t *v = json_object_get(root, "rights");
+
+        if (!v)
+                return 0;
+        if (auth_rights_from_string(json_string_value(v), ret) < 0 ||
+            (*ret != AUTH_RIGHTS_STANDARD && *ret != AUTH_RIGHTS_ADMIN)) {
+                (void) http_reply_error(req, 400, "invalid",
+                                        "'rights' is 'standard_user' or 'administrator'");
+                return -EINVAL;
+        }
+        return 1;
+}
+
+void node_route_users_create(struct http_request *req, void *userdata)
+{
+        struct node *n = userdata;
+        _cleanup_(node_caller_clear) struct node_caller c = {};
+        _cleanup_(store_user_clear) struct store_user u = {};
+        _cleanup_json_ json_t *root = NULL;
+        enum auth_rights rights = AUTH_RIGHTS_STANDARD;
+        char hash[AUTH_PASSWORD_HASH_MAX];
+        const struct store_acl acl = {.mode = 0700};
+        struct json_error err = {};
+        const char *name, *password;
+        size_t name_len, password_len;
+        struct store *st = NULL;
+        int64_t id;
+        int r;
+
+        if (node_begin(n, req, &st, &c) < 0)
+                return;
+        r = auth_check(&c.subject, AUTH_ACTION_USER_INSERT, NULL, AUTH_PERM_NONE);
+        if (r < 0) {
+                (void) node_reply_denied(req, r, "user");
+                goto out;
+        }
+        if (node_parse_body(req, user_create_fields, ELEMENTSOF(user_create_fields), &root) < 0)
+                goto out;
+        r = json_get_string(root, "name", STORE_NAME_MAX, &name, &name_len, &err);
+        if (r < 0) {
+                (void) http_reply_error(req, err.status, err.code, "%s", err.message);
+                goto out;
+        }
+        if (!store_name_valid(name)) {
+                (void) http_reply_error(req, 400, "invalid",
+                                        "a user name is 1 to 64 of [a-z0-9_.-], starting with a "
+                                        "letter");
+                goto out;
+        }
+        if (get_password(req, root, &password, &password_len) < 0 ||
+            get_rights(req, root, &rights) < 0)
+                goto out;
+        r = hash_password(password, password_len, hash);
+        if (r >= 0)
+                r = store_user_create(st, name, hash, rights, STORE_USER_ACTIVE, &acl, &id);
+        if (r == -EEXIST) {
+                (void) http_reply_error(req, 409, "conflict", "the user '%s' exists", name);
+                goto out;
+        }
+        if (r >= 0)
+                r = store_user_get(st, id, &u);
+        if (r < 0) {
+                (void) http_reply_errno(req, r, "cannot create the user");
+                goto out;
+        }
+        log_info("event=user_create user='%s' rights=%s by='%s'", name,
+                 auth_rights_to_string(rights), c.name);
+        (void) http_reply_json(req, 201, node_user_json(st, &u));
+out:
+        node_store_put(n, st);
+}
+
+void node_route_users_list(struct http_request *req, void *userdata)
+{
+        struct node *n = userdata;
+        _cleanup_(node_caller_clear) struct node_caller c = {};
+        struct store_user *users = NULL;
+        size_t count = 0;
+        int64_t after = 0;
+        struct store *st = NULL;
+        json_t *arr;
+        int r;
+
+        if (node_begin(n, req, &st, &c) < 0)
+                return;
+        r = auth_check(&c.subject, AUTH_ACTION_USER_LIST, NULL, AUTH_PERM_NONE);
+        if (r < 0) {
+                (void) node_reply_denied(req, r, "user");
+                goto out;
+        }
+        arr = json_array();
+        for (;;) {
+                r = store_user_list(st, after, STORE_LIST_MAX, &users, &count);
+                if (r < 0 || !arr)
+                        break;
+                for (size_t i = 0; i < count; i++)
+                        (void) json_array_append_new(arr, node_user_json(st, &users[i]));
+                if (count > 0)
+                        after = users[count - 1].id;
+                users = store_user_array_free(users, count);
+                if (count < STORE_LIST_MAX)
+                        break;
+        }
+        if (r < 0 || !arr) {
+                json_decref(arr);
+                (void) http_reply_errno(req, r < 0 ? r : -ENOMEM, "cannot list the users");
+                goto out;
+        }
+        (void) http_reply_json(req, 200, json_pack("{s:o}", "users", arr));
+out:
+        node_store_put(n, st);
+}
+
+/* The user named in the path, if the caller may do action to it; else answered. */
+static int lookup_user(struct http_request *req, struct store *st, const struct node_caller *c,
+                       enum auth_action action, enum auth_perm perm, struct store_user *ret)
+{
+        const char *name = http_request_param(req, "name");
+        struct auth_object obj;
+        int r;
+
+        r = auth_check(&c->subject, action, NULL, perm);
+        if (r < 0)
+                return node_reply_denied(req, r, "user"), r;
+        r = name && store_name_valid(name) ? store_user_get_by_name(st, name, ret) : -ENOENT;
+        if (r < 0)
+                return node_reply_denied(req, r, "user"), r;
+        obj = (struct auth_object){
+                .owner = ret->acl.owner, .group = ret->acl.group, .mode = ret->acl.mode};
+        r = auth_check(&c->subject, action, &obj, perm);
+        if (r < 0) {
+                store_user_clear(ret);
+                return node_reply_denied(req, r, "user"), r;
+        }
+        return 0;
+}
+
+void node_route_users_get(struct http_request *req, void *userdata)
+{
+        struct node *n = userdata;
+        _cleanup_(node_caller_clear) struct node_caller c = {};
+        _cleanup_(store_user_clear) struct store_user u = {};
+        struct store *st = NULL;
+
+        if (node_begin(n, req, &st, &c) < 0)
+                return;
+        if (lookup_user(req, st, &c, AUTH_ACTION_USER_GET, AUTH_PERM_READ, &u) >= 0)
+                (void) http_reply_json(req, 200, node_user_json(st, &u));
+        node_store_put(n, st);
+}
+
+void node_route_users_update(struct http_request *req, void *userdata)
+{
+        struct node *n = userdata;
+        _cleanup_(node_caller_clear) struct node_caller c = {};
+        _cleanup_(store_user_clear) struct store_user u = {};
+        _cleanup_(store_user_clear) struct store_user after = {};
+        _cleanup_json_ json_t *root = NULL;
+        enum auth_rights rights;
+        char hash[AUTH_PASSWORD_HASH_MAX];
+        const char *password = NULL;
+        size_t password_len = 0;
+        struct store *st = NULL;
+        int has_password, has_rights, r;
+
+        if (node_begin(n, req, &st, &c) < 0)
+                return;
+        if (lookup_user(req, st, &c, AUTH_ACTION_USER_UPDATE, AUTH_PERM_WRITE, &u) < 0)
+                goto out;
+        if (node_parse_body(req, user_update_fields, ELEMENTSOF(user_update_fields), &root) < 0)
+                goto out;
+        has_password = get_password(req, root, &password, &password_len);
+        if (has_password < 0)
+                goto out;
+        has_rights = get_rights(req, root, &rights);
+        if (has_rights < 0)
+                goto out;
+        if (has_rights) {
+                r = auth_check(&c.subject, AUTH_ACTION_USER_SET_RIGHTS, NULL, AUTH_PERM_NONE);
+                if (r < 0) {
+                        (void) node_reply_denied(req, r, "user");
+                        goto out;
+                }
+                r = store_user_set_rights(st, u.id, rights);
+                if (r < 0) {
+                        (void) http_reply_errno(req, r, "cannot change the rights");
+                        goto out;
+                }
+                log_info("event=user_rights user='%s' rights=%s by='%s'", u.name,
+                         auth_rights_to_string(rights), c.name);
+        }
+        if (has_password) {
+                r = hash_password(password, password_len, hash);
+                if (r >= 0)
+                        r = store_user_set_password_hash(st, u.id, hash);
+                /* A new password ends every other session of the user. */
+                if (r >= 0)
+                        r = store_session_revoke_user(st, u.id, NULL);
+                if (r < 0) {
+                        (void) http_reply_errno(req, r, "cannot change the password");
+                        goto out;
+                }
+                log_info("event=user_password user='%s' by='%s'", u.name, c.name);
+        }
+        r = store_user_get(st, u.id, &after);
+        if (r < 0)
+                (void) http_reply_errno(req, r, "cannot read the user");
+        else
+                (void) http_reply_json(req, 200, node_user_json(st, &after));
+out:
+        node_store_put(n, st);
+}
+
+void node_route_users_delete(struct http_request *req, void *userdata)
+{
+        struct node *n = userdata;
+        _cleanup_(node_caller_clear) struct node_caller c = {};
+        _cleanup_(store_user_clear) struct store_user u = {};
+        struct store *st = NULL;
+        int r;
+
+        if (node_begin(n, req, &st, &c) < 0)
+                return;
+        if (lookup_user(req, st, &c, AUTH_ACTION_USER_DELETE, AUTH_PERM_WRITE, &u) < 0)
+                goto out;
+        if (u.id == c.user_id) {
+                (void) http_reply_error(req, 409, "conflict", "you cannot delete yourself");
+                goto out;
+        }
+        r = store_user_delete(st, u.id);
+        if (r < 0) {
+                (void) http_reply_errno(req, r, "cannot delete the user");
+                goto out;
+        }
+        log_info("event=user_delete user='%s' by='%s'", u.name, c.name);
+        (void) http_reply_json(req, 204, NULL);
+out:
+        node_store_put(n, st);
+}

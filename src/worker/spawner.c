@@ -415,17 +415,13 @@ unsigned spawner_size(const struct spawner *s)
         return s->n;
 }
 
-int spawner_run(struct spawner *s, unsigned slot, const struct sandbox_config *cfg,
-                struct sandbox_report *ret)
+int spawner_start(struct spawner *s, unsigned slot, const struct sandbox_config *cfg)
 {
         _cleanup_free_ char *json = NULL;
         _cleanup_free_ char *msg = NULL;
-        struct sandbox_report rep;
         int fds[3];
         size_t n_fds = 0, len;
         uint32_t len32;
-        ssize_t n;
-        int r;
 
         if (slot >= s->n || !cfg || !cfg->argv || !cfg->argv[0])
                 return -EINVAL;
@@ -451,9 +447,23 @@ int spawner_run(struct spawner *s, unsigned slot, const struct sandbox_config *c
         if (cfg->stderr_fd >= 0)
                 fds[n_fds++] = cfg->stderr_fd;
 
-        r = send_with_fds(s->fds[slot], msg, sizeof(len32) + len, fds, n_fds);
-        if (r < 0)
-                return r;
+        return send_with_fds(s->fds[slot], msg, sizeof(len32) + len, fds, n_fds);
+}
+
+int spawner_fd(const struct spawner *s, unsigned slot)
+{
+        if (slot >= s->n)
+                return -EINVAL;
+        return s->fds[slot];
+}
+
+int spawner_finish(struct spawner *s, unsigned slot, struct sandbox_report *ret)
+{
+        struct sandbox_report rep;
+        ssize_t n;
+
+        if (slot >= s->n)
+                return -EINVAL;
         n = read_full(s->fds[slot], &rep, sizeof(rep));
         if (n < 0)
                 return (int) n;
@@ -462,6 +472,17 @@ int spawner_run(struct spawner *s, unsigned slot, const struct sandbox_config *c
         rep.error[sizeof(rep.error) - 1] = '\0';
         *ret = rep;
         return 0;
+}
+
+int spawner_run(struct spawner *s, unsigned slot, const struct sandbox_config *cfg,
+                struct sandbox_report *ret)
+{
+        int r;
+
+        r = spawner_start(s, slot, cfg);
+        if (r < 0)
+                return r;
+        return spawner_finish(s, slot, ret);
 }
 
 int spawner_cancel(struct spawner *s, unsigned slot)

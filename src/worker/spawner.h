@@ -42,5 +42,14 @@ unsigned spawner_size(const struct spawner *s);
 int spawner_run(struct spawner *s, unsigned slot, const struct sandbox_config *cfg,
                 struct sandbox_report *ret);
 
+/*
+ * spawner_run() in two halves, for a caller that polls other fds meanwhile: spawner_start() sends
+ * the request; spawner_fd() becomes readable when the report is ready; spawner_finish() reads it
+ * (blocking until then). A start must be followed by its finish before the slot's next start.
+ */
+int spawner_start(struct spawner *s, unsigned slot, const struct sandbox_config *cfg);
+int spawner_fd(const struct spawner *s, unsigned slot);
+int spawner_finish(struct spawner *s, unsigned slot, struct sandbox_report *ret);
+
 /* Kills the sandbox slot `slot` is running, if any (async-signal-safe). */
 int spawner_cancel(struct spawner *s, unsigned slot);
