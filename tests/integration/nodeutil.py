@@ -47,11 +47,14 @@ class Node:
         self.extra = list(extra)
         self.workers = workers
         self.proc = None
+        self.log = None
         self.port = None
         self.stderr_path = os.path.join(self.state, "node.stderr")
         self.start()
 
     def start(self):
+        if getattr(self, "log", None):
+            self.log.close()
         self.log = open(self.stderr_path, "ab")
         self.log_offset = self.log.tell()
         self.proc = subprocess.Popen(
@@ -125,15 +128,19 @@ class Node:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
             self.proc.wait(timeout=timeout)
-        if self.log:
-            self.log.close()
-            self.log = None
         return self.proc.returncode
 
     def kill(self):
         return self.stop(signal.SIGKILL)
 
     def close(self):
-        self.stop()
+        """Stops the node gracefully; it must exit 0 (under ASan, a leak at exit is a failure)."""
+        code = self.stop()
+        self.log.close()
+        self.log = None
         if self.own_state:
+            if code != 0:
+                err = self.stderr()[-3000:]
             shutil.rmtree(self.state, ignore_errors=True)
+        if code != 0:
+            raise TestFailure(f"node exited {code} on SIGTERM: {err if self.own_state else ''!r}")
