@@ -17,13 +17,14 @@ build: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
 demo: build
-	@./scripts/demo.sh $(BUILD)/warren
+	@./scripts/demo.sh $(BUILD)
 
 check: build
 	meson test -C $(BUILD) --print-errorlogs
 
 bench: build
 	@./bench/spawn.py --warren $(BUILD)/warren --lib $(BUILD)/bench/bench-spawn
+	@./bench/node.py --warren $(BUILD)/warren
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
