@@ -5,8 +5,52 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 static enum log_level max_level = LOG_LEVEL_WARNING;
+static enum log_format format = LOG_FORMAT_TEXT;
+
+static const char *const level_names[] = {
+        [LOG_LEVEL_ERROR] = "error",
+        [LOG_LEVEL_WARNING] = "warning",
+        [LOG_LEVEL_INFO] = "info",
+        [LOG_LEVEL_DEBUG] = "debug",
+};
+
+void log_set_format(enum log_format f)
+{
+        format = f;
+}
+
+/* One key=value line: ts and level first; a message that is not key=value already is msg="...". */
+static void emit_kv(enum log_level level, const char *line)
+{
+        char ts[40] = "", msg[4200];
+        struct timespec now;
+        struct tm tm;
+        size_t o = 0;
+
+        if (clock_gettime(CLOCK_REALTIME, &now) == 0 && gmtime_r(&now.tv_sec, &tm))
+                (void) strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+        if (strncmp(line, "event=", 6) == 0) {
+                (void) fprintf(stderr, "ts=%s.%03ldZ level=%s %s\n", ts, now.tv_nsec / 1000000,
+                               level_names[level], line);
+                return;
+        }
+        for (const char *p = line; *p && o + 5 < sizeof(msg); p++) {
+                unsigned char c = (unsigned char) *p;
+
+                if (c == '"' || c == '\\') {
+                        msg[o++] = '\\';
+                        msg[o++] = (char) c;
+                } else
+                        msg[o++] = c < 0x20 || c == 0x7f ? ' ' : (char) c;
+        }
+        msg[o] = '\0';
+        (void) fprintf(stderr, "ts=%s.%03ldZ level=%s msg=\"%s\"\n", ts, now.tv_nsec / 1000000,
+                       level_names[level], msg);
+}
 
 void log_set_level(enum log_level level)
 {
@@ -31,7 +75,10 @@ int log_internal(enum log_level level, int error, const char *fmt, ...)
                 va_start(ap, fmt);
                 (void) vsnprintf(line, sizeof(line), fmt, ap);
                 va_end(ap);
-                (void) fprintf(stderr, "warren: %s\n", line);
+                if (format == LOG_FORMAT_KV)
+                        emit_kv(level, line);
+                else
+                        (void) fprintf(stderr, "warren: %s\n", line);
         }
         errno = saved;
         return -error;

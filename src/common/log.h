@@ -15,7 +15,13 @@ enum log_level {
         LOG_LEVEL_DEBUG,
 };
 
+enum log_format {
+        LOG_FORMAT_TEXT, /* "warren: message": commands */
+        LOG_FORMAT_KV,   /* "ts=... level=... event=... key=value": the daemon */
+};
+
 void log_set_level(enum log_level level);
+void log_set_format(enum log_format format);
 enum log_level log_get_level(void);
 
 /* Logs at level; when error != 0 errno is set to |error| for %m. Returns -|error| (or 0). */

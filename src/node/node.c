@@ -365,6 +365,9 @@ int node_run(struct node_options *opts)
         if (!n)
                 return log_error_errno(-ENOMEM, "Out of memory"), 1;
         n->opts = *opts;
+        log_set_format(LOG_FORMAT_KV);
+        if (log_get_level() < LOG_LEVEL_INFO)
+                log_set_level(LOG_LEVEL_INFO);
         (void) pthread_mutex_init(&n->pool_lock, NULL);
         (void) pthread_mutex_init(&n->throttle_lock, NULL);
 
