@@ -1,2 +1,1694 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * The client side of the CLI (see client.h). One easy handle per client, reset before each
+ * request, so that no option of one request leaks into the next.
+ *
+ * What a node sends is not trusted: a JSON reply is bounded (CLIENT_MAX_REPLY) and parsed
+ * strictly, an error reply's code and message are cut to one line of printable text before they
+ * reach the terminal, an event stream's lines and events are bounded, and a download stops at
+ * the size the caller expects. Nothing is followed: no redirects (the token stays with the URL it
+ * was given for), http and https only.
+ */
 #include "cli/client.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sys/stat.h>
+
+#include "common/json.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#define CONNECT_TIMEOUT_S 10L
+/* A node pings idle event streams every 15 s: a minute without a byte is a dead connection. */
+#define IDLE_TIMEOUT_S   60L
+#define MAX_URL          2048
+#define MAX_CONFIG       ((size_t) 64 << 10)
+#define MAX_ERROR_BODY   ((size_t) 64 << 10)
+#define MAX_FOLLOW_RETRY 5
+
+/* ---- small helpers ---- */
+
+/* The length of the UTF-8 sequence a lead byte starts (1 for anything else). */
+static size_t utf8_seq_len(unsigned char lead)
+{
+        if (lead >= 0xf0)
+                return 4;
+        if (lead >= 0xe0)
+                return 3;
+        if (lead >= 0xc0)
+                return 2;
+        return 1;
+}
+
+/*
+ * Copies src[0..len) into dst as one line of text for a terminal: C0 and C1 control characters
+ * (a node's strings could carry escape sequences) become spaces, and a cut never leaves half a
+ * UTF-8 sequence.
+ */
+static void copy_line(char *dst, size_t size, const char *src, size_t len)
+{
+        size_t o = 0, i;
+
+        if (size == 0)
+                return;
+        for (i = 0; i < len && o + 1 < size; i++) {
+                unsigned char ch = (unsigned char) src[i];
+
+                if (ch == 0xc2 && i + 1 < len && (unsigned char) src[i + 1] >= 0x80 &&
+                    (unsigned char) src[i + 1] <= 0x9f) {
+                        dst[o++] = ' ';
+                        i++;
+                } else
+                        dst[o++] = (ch < 0x20 || ch == 0x7f) ? ' ' : (char) ch;
+        }
+        if (i < len) {
+                size_t k = o;
+
+                while (k > 0 && ((unsigned char) dst[k - 1] & 0xc0) == 0x80)
+                        k--;
+                if (k > 0 && ((unsigned char) dst[k - 1] & 0x80) &&
+                    o - (k - 1) < utf8_seq_len((unsigned char) dst[k - 1]))
+                        o = k - 1;
+        }
+        dst[o] = '\0';
+}
+
+static void wipe_free(char *s, size_t len)
+{
+        if (s) {
+                explicit_bzero(s, len);
+                free(s);
+        }
+}
+
+static bool token_valid(const char *t)
+{
+        size_t n = strlen(t);
+
+        if (n == 0 || n > CLIENT_MAX_TOKEN)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (t[i] <= 0x20 || t[i] >= 0x7f)
+                        return false;
+        return true;
+}
+
+/* http(s)://authority[/path], without credentials, query or fragment; trailing '/' dropped. */
+static int url_normalize(const char *in, char **ret)
+{
+        const char *rest, *slash;
+        size_t n = strlen(in);
+        char *out;
+
+        if (strncmp(in, "http://", 7) == 0)
+                rest = in + 7;
+        else if (strncmp(in, "https://", 8) == 0)
+                rest = in + 8;
+        else {
+                log_error("invalid URL '%s': it must start with http:// or https://", in);
+                return -EINVAL;
+        }
+        if (n > MAX_URL) {
+                log_error("invalid URL: longer than %d bytes", MAX_URL);
+                return -EINVAL;
+        }
+        slash = strchr(rest, '/');
+        if (memchr(rest, '@', slash ? (size_t) (slash - rest) : strlen(rest))) {
+                /* Not echoed: it holds a password. */
+                log_error("invalid URL: it must not contain a user name or password");
+                return -EINVAL;
+        }
+        for (size_t i = 0; i < n; i++) {
+                unsigned char ch = (unsigned char) in[i];
+                if (ch <= 0x20 || ch >= 0x7f || ch == '"' || ch == '\\' || ch == '?' || ch == '#') {
+                        log_error("invalid URL '%s': it must be printable ASCII without spaces, "
+                                  "query or fragment",
+                                  in);
+                        return -EINVAL;
+                }
+        }
+        if (rest[0] == '\0' || rest[0] == '/') {
+                log_error("invalid URL '%s': it has no host", in);
+                return -EINVAL;
+        }
+        out = strdup(in);
+        if (!out)
+                return log_error_errno(ENOMEM, "%m");
+        n = strlen(out);
+        while (n > 0 && out[n - 1] == '/')
+                out[--n] = '\0';
+        *ret = out;
+        return 0;
+}
+
+/* ---- the saved configuration ---- */
+
+int client_config_path(char **ret)
+{
+        const char *xdg = getenv("XDG_CONFIG_HOME"), *home;
+        char *p = NULL;
+        int r;
+
+        if (xdg && xdg[0] == '/')
+                r = asprintf(&p, "%s/warren/config.json", xdg);
+        else {
+                home = getenv("HOME");
+                if (!home || home[0] != '/') {
+                        struct passwd *pw = getpwuid(geteuid());
+                        home = pw ? pw->pw_dir : NULL;
+                }
+                if (!home || home[0] != '/') {
+                        log_error("cannot find a home directory to keep the configuration in "
+                                  "(set HOME or XDG_CONFIG_HOME)");
+                        return -ENOENT;
+                }
+                r = asprintf(&p, "%s/.config/warren/config.json", home);
+        }
+        if (r < 0)
+                return log_error_errno(ENOMEM, "%m");
+        *ret = p;
+        return 0;
+}
+
+void client_config_done(struct client_config *cfg)
+{
+        free(cfg->url);
+        if (cfg->token)
+                wipe_free(cfg->token, strlen(cfg->token));
+        *cfg = (struct client_config){0};
+}
+
+int client_config_load(struct client_config *ret)
+{
+        _cleanup_free_ char *path = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_json_ json_t *root = NULL;
+        struct client_config cfg = {0};
+        struct json_error err;
+        const char *url = NULL, *token = NULL;
+        struct stat st;
+        char *buf;
+        ssize_t n;
+        int r;
+
+        r = client_config_path(&path);
+        if (r < 0)
+                return r;
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
+        if (fd < 0) {
+                if (errno == ENOENT || errno == ENOTDIR) {
+                        *ret = cfg;
+                        return 0;
+                }
+                if (errno == ELOOP) {
+                        log_error("refusing to read '%s': it is a symbolic link", path);
+                        return -ELOOP;
+                }
+                return log_error_errno(errno, "cannot open '%s': %m", path);
+        }
+        if (fstat(fd, &st) < 0)
+                return log_error_errno(errno, "cannot stat '%s': %m", path);
+        if (!S_ISREG(st.st_mode)) {
+                log_error("refusing to read '%s': it is not a regular file", path);
+                return -EPERM;
+        }
+        if (st.st_uid != geteuid()) {
+                log_error("refusing to read '%s': it belongs to uid %u, not to you", path,
+                          (unsigned) st.st_uid);
+                return -EPERM;
+        }
+        if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+                log_error("refusing to read '%s': others may read or change it (mode %04o); "
+                          "run 'chmod 600 %s'",
+                          path, (unsigned) (st.st_mode & 07777), path);
+                return -EPERM;
+        }
+        buf = malloc(MAX_CONFIG + 1);
+        if (!buf)
+                return log_error_errno(ENOMEM, "%m");
+        n = read_full(fd, buf, MAX_CONFIG + 1);
+        if (n < 0 || (size_t) n > MAX_CONFIG) {
+                wipe_free(buf, MAX_CONFIG + 1);
+                if (n < 0)
+                        return log_error_errno((int) n, "cannot read '%s': %m", path);
+                log_error("'%s' is too large", path);
+                return -EFBIG;
+        }
+        r = json_parse_strict(buf, (size_t) n, &root, &err);
+        wipe_free(buf, MAX_CONFIG + 1);
+        if (r >= 0)
+                r = json_get_string(root, "url", MAX_URL, &url, NULL, &err);
+        if (r >= 0)
+                r = json_get_string(root, "token", CLIENT_MAX_TOKEN, &token, NULL, &err);
+        if (r < 0) {
+                log_error("'%s' is not a valid configuration: %s", path, err.message);
+                return -EINVAL;
+        }
+        if (url && !(cfg.url = strdup(url)))
+                return log_error_errno(ENOMEM, "%m");
+        if (token && !(cfg.token = strdup(token))) {
+                client_config_done(&cfg);
+                return log_error_errno(ENOMEM, "%m");
+        }
+        *ret = cfg;
+        return 0;
+}
+
+/* Creates the missing directories of path's parent, 0700. */
+static int mkdir_parents(const char *path)
+{
+        _cleanup_free_ char *p = strdup(path);
+        char *s;
+
+        if (!p)
+                return -ENOMEM;
+        for (s = strchr(p + 1, '/'); s; s = strchr(s + 1, '/')) {
+                *s = '\0';
+                if (mkdir(p, 0700) < 0 && errno != EEXIST)
+                        return -errno;
+                *s = '/';
+        }
+        return 0;
+}
+
+int client_config_save(const struct client_config *cfg)
+{
+        _cleanup_free_ char *path = NULL, *tmp = NULL;
+        _cleanup_json_ json_t *o = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        char *text = NULL;
+        size_t len = 0;
+        int r;
+
+        r = client_config_path(&path);
+        if (r < 0)
+                return r;
+        o = json_object();
+        if (!o || (cfg->url && json_object_set_new(o, "url", json_string(cfg->url)) < 0) ||
+            (cfg->token && json_object_set_new(o, "token", json_string(cfg->token)) < 0))
+                return log_error_errno(ENOMEM, "%m");
+        r = mkdir_parents(path);
+        if (r < 0)
+                return log_error_errno(r, "cannot create the directory of '%s': %m", path);
+        if (asprintf(&tmp, "%s.XXXXXX", path) < 0) {
+                tmp = NULL;
+                return log_error_errno(ENOMEM, "%m");
+        }
+        /* mkostemp() creates the file 0600; the fchmod() says it for whoever reads this. */
+        fd = mkostemp(tmp, O_CLOEXEC);
+        if (fd < 0)
+                return log_error_errno(errno, "cannot create '%s': %m", tmp);
+        text = json_dumps(o, JSON_INDENT(2));
+        if (!text)
+                r = -ENOMEM;
+        else {
+                len = strlen(text);
+                r = fchmod(fd, 0600) < 0 ? -errno : 0;
+        }
+        if (r >= 0)
+                r = write_full(fd, text, len);
+        if (r >= 0)
+                r = write_full(fd, "\n", 1);
+        if (r >= 0 && fsync(fd) < 0)
+                r = -errno;
+        if (text)
+                wipe_free(text, len);
+        if (r >= 0 && rename(tmp, path) < 0)
+                r = -errno;
+        if (r < 0) {
+                (void) unlink(tmp);
+                return log_error_errno(r, "cannot write '%s': %m", path);
+        }
+        return 0;
+}
+
+/* ---- a connection to a node ---- */
+
+struct client {
+        CURL *curl;
+        char *url;   /* base, without a trailing '/' */
+        char *token; /* NULL: none */
+        bool token_saved;
+        char errbuf[CURL_ERROR_SIZE];
+};
+
+struct client *client_free(struct client *c)
+{
+        if (!c)
+                return NULL;
+        if (c->curl)
+                curl_easy_cleanup(c->curl);
+        free(c->url);
+        if (c->token)
+                wipe_free(c->token, strlen(c->token));
+        free(c);
+        return NULL;
+}
+
+const char *client_url(const struct client *c)
+{
+        return c->url;
+}
+
+bool client_token_is_saved(const struct client *c)
+{
+        return c->token && c->token_saved;
+}
+
+int client_set_token(struct client *c, const char *token)
+{
+        char *t = NULL;
+
+        if (token) {
+                if (!token_valid(token)) {
+                        log_error("the node sent a malformed token");
+                        return -EBADMSG;
+                }
+                t = strdup(token);
+                if (!t)
+                        return log_error_errno(ENOMEM, "%m");
+        }
+        if (c->token)
+                wipe_free(c->token, strlen(c->token));
+        c->token = t;
+        c->token_saved = false;
+        return 0;
+}
+
+int client_new(const char *url, unsigned flags, struct client **ret)
+{
+        _cleanup_(client_config_done) struct client_config cfg = {0};
+        _cleanup_(client_freep) struct client *c = NULL;
+        const char *env_url = getenv("WARREN_URL"), *env_token = getenv("WARREN_TOKEN");
+        bool have_env_token = env_token && env_token[0];
+        int r;
+
+        if (!url && env_url && env_url[0])
+                url = env_url;
+        /* The saved file is read only when it is needed: WARREN_URL + WARREN_TOKEN work
+         * without it (e.g. in a CI job whose HOME is not the user's). */
+        if (!url || !have_env_token) {
+                r = client_config_load(&cfg);
+                if (r < 0)
+                        return r;
+        }
+        if (!url)
+                url = cfg.url ? cfg.url : CLIENT_DEFAULT_URL;
+
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return log_error_errno(ENOMEM, "%m");
+        r = url_normalize(url, &c->url);
+        if (r < 0)
+                return r;
+        if (have_env_token) {
+                if (!token_valid(env_token)) {
+                        log_error("WARREN_TOKEN is malformed: it must be 1..%d printable "
+                                  "characters without spaces",
+                                  CLIENT_MAX_TOKEN);
+                        return -EINVAL;
+                }
+                c->token = strdup(env_token);
+                if (!c->token)
+                        return log_error_errno(ENOMEM, "%m");
+        } else if (cfg.token && cfg.url && token_valid(cfg.token)) {
+                /* A saved token goes only to the node it came from. */
+                size_t n = strlen(cfg.url);
+
+                while (n > 0 && cfg.url[n - 1] == '/')
+                        n--;
+                if (n == strlen(c->url) && strncmp(cfg.url, c->url, n) == 0) {
+                        c->token = TAKE_PTR(cfg.token);
+                        c->token_saved = true;
+                }
+        }
+        if ((flags & CLIENT_NEED_TOKEN) && !c->token) {
+                log_error("not logged in to %s; run 'warren login' or set WARREN_TOKEN", c->url);
+                return -ENOKEY;
+        }
+
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+                log_error("cannot initialise libcurl");
+                return -EIO;
+        }
+        c->curl = curl_easy_init();
+        if (!c->curl) {
+                log_error("cannot initialise libcurl");
+                return -ENOMEM;
+        }
+        /* Writes to a closed pipe (`warren jobs | head`) fail with EPIPE instead of killing. */
+        (void) signal(SIGPIPE, SIG_IGN);
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+void client_error_log(const struct client *c, const struct client_error *e)
+{
+        if (e->code[0])
+                log_error("%s (%s)", e->message[0] ? e->message : "error", e->code);
+        else
+                log_error("%s: HTTP %ld", c->url, e->status);
+}
+
+struct buffer {
+        char *data;
+        size_t len, cap, max;
+        bool too_big;
+};
+
+static void buffer_done(struct buffer *b)
+{
+        free(b->data);
+        *b = (struct buffer){0};
+}
+
+static int buffer_append(struct buffer *b, const char *p, size_t n)
+{
+        if (n > b->max - b->len) {
+                b->too_big = true;
+                return -E2BIG;
+        }
+        if (b->len + n + 1 > b->cap) {
+                size_t cap = b->cap ? b->cap : 4096;
+                char *d;
+
+                while (cap < b->len + n + 1)
+                        cap *= 2;
+                if (cap > b->max + 1)
+                        cap = b->max + 1;
+                d = realloc(b->data, cap);
+                if (!d)
+                        return -ENOMEM;
+                b->data = d;
+                b->cap = cap;
+        }
+        memcpy(b->data + b->len, p, n);
+        b->len += n;
+        b->data[b->len] = '\0';
+        return 0;
+}
+
+static size_t buffer_write(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+        size_t n = size * nmemb;
+
+        return buffer_append(userdata, ptr, n) < 0 ? 0 : n;
+}
+
+/* An error body, kept up to MAX_ERROR_BODY; beyond, dropped without failing the transfer. */
+static size_t error_body_write(struct buffer *b, const char *p, size_t n)
+{
+        if (b->len < MAX_ERROR_BODY)
+                (void) buffer_append(b, p,
+                                     n < MAX_ERROR_BODY - b->len ? n : MAX_ERROR_BODY - b->len);
+        return n;
+}
+
+static void parse_error(const char *data, size_t len, long status, struct client_error *e)
+{
+        _cleanup_json_ json_t *root = NULL;
+        const struct json_limits limits = {MAX_ERROR_BODY, 8, 256};
+        const char *code = NULL, *message = NULL;
+        struct json_error err;
+
+        *e = (struct client_error){.status = status};
+        if (!data || json_parse_strict_limits(data, len, &limits, &root, &err) < 0)
+                return;
+        if (json_get_string(root, "error.code", sizeof(e->code) - 1, &code, NULL, &err) <= 0 ||
+            json_get_string(root, "error.message", 4096, &message, NULL, &err) < 0)
+                return;
+        for (const char *p = code; *p; p++)
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
+                        return;
+        (void) snprintf(e->code, sizeof(e->code), "%s", code);
+        if (message)
+                copy_line(e->message, sizeof(e->message), message, strlen(message));
+}
+
+static int slist_add(struct curl_slist **l, const char *s)
+{
+        struct curl_slist *n = curl_slist_append(*l, s);
+
+        if (!n)
+                return -ENOMEM;
+        *l = n;
+        return 0;
+}
+
+/* Everything a request shares; headers are built here and freed by the caller. */
+static int request_setup(struct client *c, const char *method, const char *path, const char *accept,
+                         bool has_body, struct curl_slist **ret_headers)
+{
+        _cleanup_free_ char *full = NULL;
+        struct curl_slist *h = NULL;
+        char auth[sizeof("Authorization: Bearer ") + CLIENT_MAX_TOKEN];
+        int r;
+
+        curl_easy_reset(c->curl);
+        if (asprintf(&full, "%s%s", c->url, path) < 0) {
+                full = NULL;
+                return log_error_errno(ENOMEM, "%m");
+        }
+        c->errbuf[0] = '\0';
+        if (curl_easy_setopt(c->curl, CURLOPT_URL, full) != CURLE_OK) {
+                log_error("invalid URL '%s'", full);
+                return -EINVAL;
+        }
+        (void) curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, c->errbuf);
+        (void) curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
+        (void) curl_easy_setopt(c->curl, CURLOPT_USERAGENT, "warren/" WARREN_VERSION);
+        (void) curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT_S);
+        (void) curl_easy_setopt(c->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        (void) curl_easy_setopt(c->curl, CURLOPT_LOW_SPEED_TIME, IDLE_TIMEOUT_S);
+        (void) curl_easy_setopt(c->curl, CURLOPT_FOLLOWLOCATION, 0L);
+#if LIBCURL_VERSION_NUM >= 0x075500
+        (void) curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+        (void) curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS, CURLPROTO_HTTP | CURLPROTO_HTTPS);
+#endif
+
+        if (strcmp(method, "GET") == 0)
+                (void) curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L);
+        else if (strcmp(method, "POST") == 0)
+                (void) curl_easy_setopt(c->curl, CURLOPT_POST, 1L);
+        else
+                (void) curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, method);
+
+        r = slist_add(&h, accept);
+        if (r >= 0)
+                r = slist_add(&h, "Expect:"); /* no 100-continue round trip */
+        if (r >= 0)
+                /* Without a body, no Content-Type (curl would say form-urlencoded). */
+                r = slist_add(&h, has_body ? "Content-Type: application/json" : "Content-Type:");
+        if (r >= 0 && c->token) {
+                (void) snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->token);
+                r = slist_add(&h, auth);
+                explicit_bzero(auth, sizeof(auth));
+        }
+        if (r < 0) {
+                curl_slist_free_all(h);
+                return log_error_errno(r, "%m");
+        }
+        (void) curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, h);
+        *ret_headers = h;
+        return 0;
+}
+
+/* Says why a transfer failed, once; a negative errno. */
+static int transfer_error(struct client *c, CURLcode cc)
+{
+        size_t n = strlen(c->errbuf);
+        char why[CURL_ERROR_SIZE];
+
+        while (n > 0 && (c->errbuf[n - 1] == '\n' || c->errbuf[n - 1] == '.'))
+                n--;
+        if (n == 0) {
+                const char *s = curl_easy_strerror(cc);
+                copy_line(why, sizeof(why), s, strlen(s));
+        } else
+                copy_line(why, sizeof(why), c->errbuf, n);
+
+        switch ((int) cc) { /* curl's codes: only these few get their own words */
+        case CURLE_COULDNT_CONNECT:
+                log_error("cannot reach %s: %s", c->url, why);
+                return -ECONNREFUSED;
+        case CURLE_COULDNT_RESOLVE_HOST:
+        case CURLE_COULDNT_RESOLVE_PROXY:
+                log_error("cannot reach %s: %s", c->url, why);
+                return -EHOSTUNREACH;
+        case CURLE_OPERATION_TIMEDOUT:
+                log_error("%s did not answer in time: %s", c->url, why);
+                return -ETIMEDOUT;
+        case CURLE_SSL_CONNECT_ERROR:
+        case CURLE_PEER_FAILED_VERIFICATION:
+                log_error("cannot reach %s securely: %s", c->url, why);
+                return -EPROTO;
+        case CURLE_GOT_NOTHING:
+        case CURLE_RECV_ERROR:
+        case CURLE_SEND_ERROR:
+        case CURLE_PARTIAL_FILE:
+                log_error("lost the connection to %s: %s", c->url, why);
+                return -ECONNRESET;
+        default:
+                log_error("%s: %s", c->url, why);
+                return -EIO;
+        }
+}
+
+static long response_code(struct client *c)
+{
+        long status = 0;
+
+        (void) curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+        return status;
+}
+
+int client_call_raw(struct client *c, const char *method, const char *path, const char *body,
+                    size_t body_len, json_t **ret_reply, struct client_error *ret_err)
+{
+        _cleanup_(buffer_done) struct buffer b = {.max = CLIENT_MAX_REPLY};
+        _cleanup_json_ json_t *reply = NULL;
+        const struct json_limits limits = {CLIENT_MAX_REPLY, 64, (size_t) 1 << 24};
+        struct curl_slist *headers = NULL;
+        struct json_error err;
+        CURLcode cc;
+        long status;
+        int r;
+
+        r = request_setup(c, method, path, "Accept: application/json", body != NULL, &headers);
+        if (r < 0)
+                return r;
+        if (body || strcmp(method, "POST") == 0) {
+                (void) curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE,
+                                        (curl_off_t) (body ? body_len : 0));
+                (void) curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body ? body : "");
+        }
+        (void) curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, buffer_write);
+        (void) curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &b);
+        cc = curl_easy_perform(c->curl);
+        curl_slist_free_all(headers);
+        if (cc == CURLE_WRITE_ERROR && b.too_big) {
+                log_error("the reply from %s is larger than %zu MiB", c->url,
+                          CLIENT_MAX_REPLY >> 20);
+                return -E2BIG;
+        }
+        if (cc != CURLE_OK)
+                return transfer_error(c, cc);
+
+        status = response_code(c);
+        if (status < 200 || status > 299) {
+                struct client_error e;
+
+                parse_error(b.data, b.len, status, &e);
+                if (ret_err)
+                        *ret_err = e;
+                else
+                        client_error_log(c, &e);
+                return -EREMOTEIO;
+        }
+        if (b.len > 0) {
+                r = json_parse_strict_limits(b.data, b.len, &limits, &reply, &err);
+                if (r < 0) {
+                        log_error("malformed reply from %s: %s", c->url, err.message);
+                        return -EBADMSG;
+                }
+        }
+        if (ret_reply)
+                *ret_reply = TAKE_PTR(reply);
+        return (int) status;
+}
+
+int client_call(struct client *c, const char *method, const char *path, const json_t *body,
+                json_t **ret_reply, struct client_error *ret_err)
+{
+        char *text = NULL;
+        size_t len = 0;
+        int r;
+
+        if (body) {
+                text = json_dumps(body, JSON_COMPACT);
+                if (!text)
+                        return log_error_errno(ENOMEM, "%m");
+                len = strlen(text);
+        }
+        r = client_call_raw(c, method, path, text, len, ret_reply, ret_err);
+        /* The body may carry a password. */
+        if (text)
+                wipe_free(text, len);
+        return r;
+}
+
+struct download {
+        struct client *c;
+        int fd;
+        uint64_t max, size;
+        long status;
+        struct buffer err;
+        bool too_big;
+        int write_error;
+};
+
+static size_t download_write(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+        struct download *d = userdata;
+        size_t n = size * nmemb;
+        int r;
+
+        if (d->status == 0)
+                d->status = response_code(d->c);
+        if (d->status < 200 || d->status > 299)
+                return error_body_write(&d->err, ptr, n);
+        if (n > d->max - d->size) {
+                d->too_big = true;
+                return 0;
+        }
+        r = write_full(d->fd, ptr, n);
+        if (r < 0) {
+                d->write_error = r;
+                return 0;
+        }
+        d->size += n;
+        return n;
+}
+
+int client_download(struct client *c, const char *path, int fd, uint64_t max, uint64_t *ret_size)
+{
+        struct download d = {.c = c, .fd = fd, .max = max, .err = {.max = MAX_ERROR_BODY}};
+        struct curl_slist *headers = NULL;
+        struct client_error e;
+        CURLcode cc;
+        int r;
+
+        r = request_setup(c, "GET", path, "Accept: application/octet-stream", false, &headers);
+        if (r < 0)
+                return r;
+        (void) curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, download_write);
+        (void) curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &d);
+        cc = curl_easy_perform(c->curl);
+        curl_slist_free_all(headers);
+        if (cc == CURLE_WRITE_ERROR && d.too_big) {
+                buffer_done(&d.err);
+                log_error("%s%s is larger than announced", c->url, path);
+                return -E2BIG;
+        }
+        if (cc == CURLE_WRITE_ERROR && d.write_error < 0) {
+                buffer_done(&d.err);
+                /* A reader that went away (`warren logs ID | head`) is not an error to tell. */
+                if (d.write_error == -EPIPE)
+                        return -EPIPE;
+                return log_error_errno(d.write_error, "cannot write the output: %m");
+        }
+        if (cc != CURLE_OK) {
+                buffer_done(&d.err);
+                return transfer_error(c, cc);
+        }
+        d.status = response_code(c);
+        if (d.status < 200 || d.status > 299) {
+                parse_error(d.err.data, d.err.len, d.status, &e);
+                buffer_done(&d.err);
+                client_error_log(c, &e);
+                return -EREMOTEIO;
+        }
+        buffer_done(&d.err);
+        if (ret_size)
+                *ret_size = d.size;
+        return 0;
+}
+
+/* ---- Server-Sent Events (the WHATWG HTML "event stream" format) ---- */
+
+struct sse {
+        struct client *c;
+        long status;
+        struct buffer err;  /* an error reply's body */
+        struct buffer line; /* the line being read */
+        struct buffer data; /* the event's data lines */
+        bool after_cr;      /* the last line ended with '\r': a '\n' next belongs to it */
+        bool started;       /* past a leading byte order mark */
+        bool has_data;
+        char name[64];
+        char id[128];
+        client_event_fn on_event;
+        client_tick_fn on_tick;
+        void *userdata;
+        int result; /* from on_event: > 0 stop, < 0 failed; -E2BIG: a line too long */
+};
+
+static int sse_dispatch(struct sse *s)
+{
+        struct client_event ev;
+        int r = 0;
+
+        if (s->has_data) {
+                /* The data lines were joined with '\n' after each; the last one goes. */
+                if (s->data.len > 0 && s->data.data[s->data.len - 1] == '\n')
+                        s->data.data[--s->data.len] = '\0';
+                ev = (struct client_event){
+                        .name = s->name[0] ? s->name : "message",
+                        .data = s->data.data ? s->data.data : "",
+                        .len = s->data.len,
+                        .id = s->id,
+                };
+                r = s->on_event(&ev, s->userdata);
+        }
+        s->has_data = false;
+        s->data.len = 0;
+        s->name[0] = '\0';
+        return r;
+}
+
+static int sse_line(struct sse *s)
+{
+        const char *line = s->line.data ? s->line.data : "", *value, *colon;
+        size_t len = s->line.len, name_len, value_len;
+
+        if (len == 0)
+                return sse_dispatch(s);
+        if (line[0] == ':')
+                return 0; /* a comment: a keep-alive */
+        colon = memchr(line, ':', len);
+        name_len = colon ? (size_t) (colon - line) : len;
+        value = colon ? colon + 1 : line + len;
+        value_len = len - (size_t) (value - line);
+        if (value_len > 0 && value[0] == ' ') {
+                value++;
+                value_len--;
+        }
+        if (name_len == 4 && memcmp(line, "data", 4) == 0) {
+                if (buffer_append(&s->data, value, value_len) < 0 ||
+                    buffer_append(&s->data, "\n", 1) < 0)
+                        return -E2BIG;
+                s->has_data = true;
+        } else if (name_len == 5 && memcmp(line, "event", 5) == 0) {
+                copy_line(s->name, sizeof(s->name), value, value_len);
+        } else if (name_len == 2 && memcmp(line, "id", 2) == 0) {
+                if (value_len < sizeof(s->id) && !memchr(value, '\0', value_len)) {
+                        memcpy(s->id, value, value_len);
+                        s->id[value_len] = '\0';
+                }
+        }
+        /* "retry" and unknown fields are ignored, as the format says. */
+        return 0;
+}
+
+static int sse_feed(struct sse *s, const char *p, size_t n)
+{
+        int r;
+
+        if (!s->started) {
+                /* A byte order mark may open the stream. */
+                if (s->line.len == 0 && n >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0) {
+                        p += 3;
+                        n -= 3;
+                }
+                s->started = true;
+        }
+        while (n > 0) {
+                size_t i = 0;
+
+                if (s->after_cr) {
+                        s->after_cr = false;
+                        if (p[0] == '\n') {
+                                p++;
+                                n--;
+                                continue;
+                        }
+                }
+                while (i < n && p[i] != '\n' && p[i] != '\r')
+                        i++;
+                if (buffer_append(&s->line, p, i) < 0)
+                        return -E2BIG;
+                if (i == n)
+                        return 0;
+                s->after_cr = p[i] == '\r';
+                r = sse_line(s);
+                s->line.len = 0;
+                if (r != 0)
+                        return r;
+                p += i + 1;
+                n -= i + 1;
+        }
+        return 0;
+}
+
+static size_t sse_write(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+        struct sse *s = userdata;
+        size_t n = size * nmemb;
+        int r;
+
+        if (s->status == 0)
+                s->status = response_code(s->c);
+        if (s->status < 200 || s->status > 299)
+                return error_body_write(&s->err, ptr, n);
+        r = sse_feed(s, ptr, n);
+        if (r != 0) {
+                s->result = r;
+                return 0;
+        }
+        return n;
+}
+
+static int sse_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                        curl_off_t ulnow)
+{
+        struct sse *s = userdata;
+
+        if (s->on_tick)
+                s->on_tick(s->userdata);
+        return 0;
+}
+
+int client_events(struct client *c, const char *path, const char *last_id, client_event_fn on_event,
+                  client_tick_fn on_tick, void *userdata)
+{
+        struct sse s = {
+                .c = c,
+                .err = {.max = MAX_ERROR_BODY},
+                .line = {.max = CLIENT_MAX_SSE_LINE},
+                .data = {.max = CLIENT_MAX_SSE_EVENT},
+                .on_event = on_event,
+                .on_tick = on_tick,
+                .userdata = userdata,
+        };
+        struct curl_slist *headers = NULL;
+        _cleanup_free_ char *last = NULL;
+        struct client_error e;
+        CURLcode cc;
+        int r;
+
+        r = request_setup(c, "GET", path, "Accept: text/event-stream", false, &headers);
+        if (r < 0)
+                return r;
+        if (last_id && last_id[0]) {
+                if (asprintf(&last, "Last-Event-ID: %s", last_id) < 0) {
+                        last = NULL;
+                        curl_slist_free_all(headers);
+                        return log_error_errno(ENOMEM, "%m");
+                }
+                r = slist_add(&headers, last);
+                if (r < 0) {
+                        curl_slist_free_all(headers);
+                        return log_error_errno(r, "%m");
+                }
+                (void) curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, headers);
+        }
+        (void) curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, sse_write);
+        (void) curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &s);
+        (void) curl_easy_setopt(c->curl, CURLOPT_XFERINFOFUNCTION, sse_progress);
+        (void) curl_easy_setopt(c->curl, CURLOPT_XFERINFODATA, &s);
+        (void) curl_easy_setopt(c->curl, CURLOPT_NOPROGRESS, 0L);
+        cc = curl_easy_perform(c->curl);
+        curl_slist_free_all(headers);
+        buffer_done(&s.line);
+        buffer_done(&s.data);
+
+        if (cc == CURLE_WRITE_ERROR && s.result != 0) {
+                buffer_done(&s.err);
+                if (s.result == -E2BIG) {
+                        log_error("the event stream from %s has a line or event over %zu MiB",
+                                  c->url, CLIENT_MAX_SSE_EVENT >> 20);
+                        return -E2BIG;
+                }
+                return s.result > 0 ? 1 : s.result;
+        }
+        if (s.status == 0)
+                s.status = response_code(c);
+        if (s.status >= 200 && s.status <= 299) {
+                buffer_done(&s.err);
+                /* A stream cut in the middle is the caller's to resume, not an error yet. */
+                if (cc != CURLE_OK)
+                        log_debug("the event stream from %s broke: %s", c->url,
+                                  curl_easy_strerror(cc));
+                return 0;
+        }
+        if (cc != CURLE_OK) {
+                buffer_done(&s.err);
+                return transfer_error(c, cc);
+        }
+        parse_error(s.err.data, s.err.len, s.status, &e);
+        buffer_done(&s.err);
+        client_error_log(c, &e);
+        return -EREMOTEIO;
+}
+
+/* ---- what the commands share ---- */
+
+char *client_escape(const char *segment)
+{
+        static const char hex[] = "0123456789ABCDEF";
+        size_t n = strlen(segment), o = 0;
+        bool all_dots = strspn(segment, ".") == n;
+        char *out = malloc(3 * n + 1);
+
+        if (!out)
+                return NULL;
+        for (size_t i = 0; i < n; i++) {
+                unsigned char ch = (unsigned char) segment[i];
+                if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                    (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '~' ||
+                    (ch == '.' && !all_dots))
+                        out[o++] = (char) ch;
+                else {
+                        out[o++] = '%';
+                        out[o++] = hex[ch >> 4];
+                        out[o++] = hex[ch & 15];
+                }
+        }
+        out[o] = '\0';
+        return out;
+}
+
+char *client_base64_encode(const void *data, size_t len)
+{
+        static const char alphabet[] =
+                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        const unsigned char *p = data;
+        size_t o = 0, i;
+        char *out;
+
+        if (len > (SIZE_MAX - 1) / 4 * 3 - 3)
+                return NULL;
+        out = malloc((len + 2) / 3 * 4 + 1);
+        if (!out)
+                return NULL;
+        for (i = 0; i + 2 < len; i += 3) {
+                uint32_t v = (uint32_t) p[i] << 16 | (uint32_t) p[i + 1] << 8 | p[i + 2];
+                out[o++] = alphabet[v >> 18];
+                out[o++] = alphabet[(v >> 12) & 63];
+                out[o++] = alphabet[(v >> 6) & 63];
+                out[o++] = alphabet[v & 63];
+        }
+        if (i < len) {
+                uint32_t v = (uint32_t) p[i] << 16 | (i + 1 < len ? (uint32_t) p[i + 1] << 8 : 0);
+                out[o++] = alphabet[v >> 18];
+                out[o++] = alphabet[(v >> 12) & 63];
+                out[o++] = i + 1 < len ? alphabet[(v >> 6) & 63] : '=';
+                out[o++] = '=';
+        }
+        out[o] = '\0';
+        return out;
+}
+
+int client_base64_decode(const char *s, size_t len, char **ret, size_t *ret_len)
+{
+        _cleanup_free_ char *out = malloc(len / 4 * 3 + 3 + 1);
+        uint32_t acc = 0;
+        unsigned bits = 0;
+        size_t o = 0, i;
+
+        if (!out)
+                return -ENOMEM;
+        for (i = 0; i < len && s[i] != '='; i++) {
+                int d = base64_digit(s[i], false);
+                if (d < 0)
+                        return -EINVAL;
+                acc = (acc << 6) | (uint32_t) d;
+                bits += 6;
+                if (bits >= 8) {
+                        bits -= 8;
+                        out[o++] = (char) ((acc >> bits) & 0xff);
+                }
+        }
+        for (; i < len; i++)
+                if (s[i] != '=')
+                        return -EINVAL;
+        out[o] = '\0';
+        *ret = TAKE_PTR(out);
+        *ret_len = o;
+        return 0;
+}
+
+bool client_utf8_valid(const char *data, size_t len)
+{
+        const unsigned char *s = (const unsigned char *) data;
+        size_t i = 0;
+
+        while (i < len) {
+                unsigned char c = s[i];
+                unsigned char lo = 0x80, hi = 0xbf;
+                size_t more;
+
+                if (c == 0)
+                        return false;
+                if (c < 0x80) {
+                        i++;
+                        continue;
+                }
+                if (c >= 0xc2 && c <= 0xdf)
+                        more = 1;
+                else if (c >= 0xe0 && c <= 0xef) {
+                        more = 2;
+                        if (c == 0xe0)
+                                lo = 0xa0; /* overlong */
+                        else if (c == 0xed)
+                                hi = 0x9f; /* surrogates */
+                } else if (c >= 0xf0 && c <= 0xf4) {
+                        more = 3;
+                        if (c == 0xf0)
+                                lo = 0x90; /* overlong */
+                        else if (c == 0xf4)
+                                hi = 0x8f; /* above U+10FFFF */
+                } else
+                        return false;
+                if (len - i - 1 < more)
+                        return false;
+                if (s[i + 1] < lo || s[i + 1] > hi)
+                        return false;
+                for (size_t k = 2; k <= more; k++)
+                        if ((s[i + k] & 0xc0) != 0x80)
+                                return false;
+                i += more + 1;
+        }
+        return true;
+}
+
+json_t *client_content_json(const char *data, size_t len)
+{
+        _cleanup_free_ char *b64 = NULL;
+
+        if (client_utf8_valid(data, len))
+                return json_stringn(data, len);
+        b64 = client_base64_encode(data, len);
+        if (!b64)
+                return NULL;
+        return json_pack("{s:s}", "base64", b64);
+}
+
+int client_read_file(const char *path, size_t max, char **ret, size_t *ret_len)
+{
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *buf = NULL;
+        bool is_stdin = strcmp(path, "-") == 0;
+        const char *name = is_stdin ? "stdin" : path;
+        size_t len = 0, cap = 0;
+
+        if (!is_stdin) {
+                fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+                if (fd < 0)
+                        return log_error_errno(errno, "cannot open '%s': %m", path);
+        }
+        for (;;) {
+                ssize_t n;
+
+                if (len == cap) {
+                        size_t ncap = cap ? cap * 2 : 65536;
+                        char *b;
+
+                        if (ncap > max + 1)
+                                ncap = max + 1;
+                        if (ncap <= cap) {
+                                log_error("'%s' is larger than %zu bytes", name, max);
+                                return -EFBIG;
+                        }
+                        b = realloc(buf, ncap + 1);
+                        if (!b)
+                                return log_error_errno(ENOMEM, "%m");
+                        buf = b;
+                        cap = ncap;
+                }
+                n = read(is_stdin ? STDIN_FILENO : fd, buf + len, cap - len);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return log_error_errno(errno, "cannot read '%s': %m", name);
+                }
+                if (n == 0)
+                        break;
+                len += (size_t) n;
+                if (len > max) {
+                        log_error("'%s' is larger than %zu bytes", name, max);
+                        return -EFBIG;
+                }
+        }
+        if (!buf && !(buf = malloc(1)))
+                return log_error_errno(ENOMEM, "%m");
+        buf[len] = '\0';
+        *ret = TAKE_PTR(buf);
+        *ret_len = len;
+        return 0;
+}
+
+/* The signal that interrupted a prompt: the terminal's echo is restored before it acts. A
+ * global, because a signal handler has nowhere else to write. */
+static volatile sig_atomic_t prompt_signal;
+
+static void prompt_on_signal(int sig)
+{
+        prompt_signal = sig;
+}
+
+/* Reads one line from fd (without its '\n', '\r\n'), at most max bytes. */
+static int read_line(int fd, size_t max, char **ret, size_t *ret_len)
+{
+        char *buf = malloc(max + 2);
+        size_t len = 0;
+        bool too_long = false;
+
+        if (!buf)
+                return -ENOMEM;
+        for (;;) {
+                char ch;
+                ssize_t n = read(fd, &ch, 1);
+
+                if (n < 0) {
+                        if (errno == EINTR && !prompt_signal)
+                                continue;
+                        int r = -errno;
+                        wipe_free(buf, max + 2);
+                        return r;
+                }
+                if (n == 0 || ch == '\n')
+                        break;
+                if (len <= max)
+                        buf[len++] = ch;
+                else
+                        too_long = true;
+        }
+        if (len > 0 && buf[len - 1] == '\r')
+                len--;
+        if (too_long || len > max) {
+                wipe_free(buf, max + 2);
+                return -E2BIG;
+        }
+        buf[len] = '\0';
+        *ret = buf;
+        *ret_len = len;
+        return 0;
+}
+
+int client_prompt(const char *prompt, bool echo, char **ret)
+{
+        static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+        struct sigaction sa = {.sa_handler = prompt_on_signal}, old[ELEMENTSOF(sigs)];
+        _cleanup_close_ int fd = -EBADF;
+        struct termios saved, t;
+        bool restore = false;
+        size_t len;
+        char *line = NULL;
+        int r;
+
+        fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -ENXIO;
+        /* No SA_RESTART: the read must return so that the echo comes back before we die. */
+        sigemptyset(&sa.sa_mask);
+        prompt_signal = 0;
+        for (size_t i = 0; i < ELEMENTSOF(sigs); i++)
+                (void) sigaction(sigs[i], &sa, &old[i]);
+        if (!echo && tcgetattr(fd, &saved) == 0) {
+                t = saved;
+                t.c_lflag &= ~(tcflag_t) ECHO;
+                t.c_lflag |= ECHONL;
+                restore = tcsetattr(fd, TCSAFLUSH, &t) == 0;
+        }
+        r = write_full(fd, prompt, strlen(prompt));
+        if (r >= 0)
+                r = read_line(fd, CLIENT_MAX_PASSWORD, &line, &len);
+        if (restore)
+                (void) tcsetattr(fd, TCSAFLUSH, &saved);
+        for (size_t i = 0; i < ELEMENTSOF(sigs); i++)
+                (void) sigaction(sigs[i], &old[i], NULL);
+        if (prompt_signal) {
+                if (restore)
+                        (void) write_full(fd, "\n", 1);
+                client_password_free(line);
+                (void) raise(prompt_signal);
+                return -EINTR;
+        }
+        if (r < 0)
+                return r;
+        *ret = line;
+        return 0;
+}
+
+void client_password_free(char *p)
+{
+        if (p)
+                wipe_free(p, strlen(p));
+}
+
+int client_read_password(const char *prompt, bool from_stdin, bool confirm, char **ret)
+{
+        char *p = NULL, *again = NULL;
+        size_t len;
+        int r;
+
+        if (from_stdin) {
+                r = read_line(STDIN_FILENO, CLIENT_MAX_PASSWORD, &p, &len);
+                if (r == -E2BIG) {
+                        log_error("the password is longer than %d bytes", CLIENT_MAX_PASSWORD);
+                        return r;
+                }
+                if (r < 0)
+                        return log_error_errno(r, "cannot read the password from stdin: %m");
+        } else {
+                r = client_prompt(prompt, false, &p);
+                if (r == -ENXIO) {
+                        log_error("no terminal to ask for the password on; use "
+                                  "--password-stdin");
+                        return r;
+                }
+                if (r == -E2BIG) {
+                        log_error("the password is longer than %d bytes", CLIENT_MAX_PASSWORD);
+                        return r;
+                }
+                if (r < 0)
+                        return log_error_errno(r, "cannot read the password: %m");
+                if (p[0] && confirm) {
+                        r = client_prompt("Again: ", false, &again);
+                        if (r < 0) {
+                                client_password_free(p);
+                                return log_error_errno(r, "cannot read the password: %m");
+                        }
+                        r = strcmp(p, again) == 0 ? 0 : -EINVAL;
+                        client_password_free(again);
+                        if (r < 0) {
+                                client_password_free(p);
+                                log_error("the passwords do not match");
+                                return r;
+                        }
+                }
+        }
+        if (p[0] == '\0') {
+                client_password_free(p);
+                log_error("empty password");
+                return -EINVAL;
+        }
+        *ret = p;
+        return 0;
+}
+
+const char *client_json_str(const json_t *obj, const char *key)
+{
+        json_t *v = json_is_object(obj) ? json_object_get(obj, key) : NULL;
+
+        return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+int client_print_json(const json_t *j)
+{
+        _cleanup_free_ char *text = json_dumps(j, JSON_INDENT(2) | JSON_ENCODE_ANY);
+
+        if (!text)
+                return log_error_errno(ENOMEM, "%m");
+        if (puts(text) < 0 || fflush(stdout) != 0)
+                return log_error_errno(errno, "cannot write to stdout: %m");
+        return 0;
+}
+
+void client_print_cell(const char *s, int width, bool last)
+{
+        char cell[512];
+        int shown = 0;
+
+        copy_line(cell, sizeof(cell), s ? s : "-", s ? strlen(s) : 1);
+        (void) fputs(cell, stdout);
+        if (last) {
+                (void) fputc('\n', stdout);
+                return;
+        }
+        /* Width in characters, not bytes. */
+        for (const char *p = cell; *p; p++)
+                if (((unsigned char) *p & 0xc0) != 0x80)
+                        shown++;
+        for (; shown < width; shown++)
+                (void) fputc(' ', stdout);
+        (void) fputs("  ", stdout);
+}
+
+/* Prints why a step did not simply exit; returns whether it did. */
+static bool explain_step(const char *which, const json_t *step)
+{
+        const json_t *report = json_object_get(step, "report");
+        const char *status = client_json_str(report, "status");
+        const char *error = client_json_str(report, "error");
+        json_t *sig = json_object_get(report, "signal");
+        char err[256];
+
+        if (!status || strcmp(status, "exited") == 0)
+                return true;
+        copy_line(err, sizeof(err), error ? error : "", error ? strlen(error) : 0);
+        if (strcmp(status, "signaled") == 0 && json_is_integer(sig))
+                log_error("%s stopped: killed by signal %d", which, (int) json_integer_value(sig));
+        else if (err[0])
+                log_error("%s stopped: %s: %s", which, status, err);
+        else {
+                char s[64];
+                copy_line(s, sizeof(s), status, strlen(status));
+                log_error("%s stopped: %s", which, s);
+        }
+        return false;
+}
+
+int client_job_exit_code(const json_t *job, bool explain)
+{
+        const char *state = client_json_str(job, "state");
+        const json_t *result = json_object_get(job, "result");
+        const json_t *code = json_object_get(result, "exit_code");
+        const json_t *build = json_object_get(result, "build");
+        const json_t *run = json_object_get(result, "run");
+        const char *error = client_json_str(job, "error");
+        char line[512];
+
+        if (state && strcmp(state, "finished") == 0 && json_is_integer(code)) {
+                json_int_t v = json_integer_value(code);
+
+                if (explain) {
+                        if (run)
+                                (void) explain_step("job", run);
+                        else if (build && explain_step("the build", build) && v != 0)
+                                log_error("the build failed with exit code %d", (int) v);
+                }
+                return v >= 0 && v <= 255 ? (int) v : 125;
+        }
+        if (explain) {
+                copy_line(line, sizeof(line), error ? error : "", error ? strlen(error) : 0);
+                if (state && strcmp(state, "cancelled") == 0)
+                        log_error("job cancelled");
+                else if (state && strcmp(state, "failed") == 0)
+                        log_error("job failed: %s", line[0] ? line : "no reason given");
+                else if (state && strcmp(state, "finished") == 0)
+                        log_error("job finished without an exit code");
+                else {
+                        copy_line(line, sizeof(line), state ? state : "?",
+                                  state ? strlen(state) : 1);
+                        log_error("job has not ended (%s)", line);
+                }
+        }
+        return 125;
+}
+
+static bool state_ended(const char *state)
+{
+        return state && (strcmp(state, "finished") == 0 || strcmp(state, "cancelled") == 0 ||
+                         strcmp(state, "failed") == 0);
+}
+
+struct follow {
+        unsigned flags;
+        char state[16];
+        uint64_t start_ns;
+        long shown_s; /* seconds shown on the progress line; -1: none shown */
+        bool output_started;
+        bool stdout_broken;
+        bool got_output;
+        bool got_new; /* an event this connection had not seen before */
+        uint64_t last_seq;
+        bool have_seq;
+        char last_id[128];
+        json_t *job; /* the end event's */
+};
+
+static void follow_clear_progress(struct follow *f)
+{
+        if (f->shown_s >= 0) {
+                (void) fputs("\r\033[K", stderr);
+                (void) fflush(stderr);
+                f->shown_s = -1;
+        }
+}
+
+static void follow_tick(void *userdata)
+{
+        struct follow *f = userdata;
+        long s;
+
+        if (!(f->flags & CLIENT_FOLLOW_PROGRESS) || f->output_started)
+                return;
+        s = (long) ((now_ns(CLOCK_MONOTONIC) - f->start_ns) / UINT64_C(1000000000));
+        if (s == f->shown_s)
+                return;
+        f->shown_s = s;
+        (void) fprintf(stderr, "\r%s\xe2\x80\xa6 %ld s\033[K", f->state, s);
+        (void) fflush(stderr);
+}
+
+static int follow_output(struct follow *f, const json_t *o)
+{
+        const char *step = client_json_str(o, "step"), *stream = client_json_str(o, "stream");
+        const json_t *text = json_object_get(o, "text"), *b64 = json_object_get(o, "base64");
+        _cleanup_free_ char *bytes = NULL;
+        const char *data;
+        size_t len;
+        int fd, r;
+
+        if (!step || !stream)
+                return 0;
+        if (json_is_string(text)) {
+                data = json_string_value(text);
+                len = json_string_length(text);
+        } else if (json_is_string(b64)) {
+                r = client_base64_decode(json_string_value(b64), json_string_length(b64), &bytes,
+                                         &len);
+                if (r < 0)
+                        return 0;
+                data = bytes;
+        } else
+                return 0;
+        f->got_output = true;
+        if (f->flags & CLIENT_FOLLOW_QUIET)
+                return 0;
+        if (!f->output_started) {
+                follow_clear_progress(f);
+                f->output_started = true;
+        }
+        fd = strcmp(step, "run") == 0 && strcmp(stream, "stdout") == 0 ? STDOUT_FILENO
+                                                                       : STDERR_FILENO;
+        if (fd == STDOUT_FILENO && f->stdout_broken)
+                return 0;
+        r = write_full(fd, data, len);
+        if (r < 0 && fd == STDOUT_FILENO)
+                f->stdout_broken = true; /* a closed pipe: the job still runs to its end */
+        return 0;
+}
+
+static int follow_event(const struct client_event *ev, void *userdata)
+{
+        struct follow *f = userdata;
+        _cleanup_json_ json_t *o = NULL;
+        struct json_error err;
+        uint64_t seq;
+
+        /*
+         * Ids are a job's event numbers: after a reconnection, skip what was already seen. Never
+         * the end, though: a node that has forgotten a job's events numbers its end afresh.
+         */
+        if (parse_uint(ev->id, 0, UINT64_MAX, &seq) >= 0 && strcmp(ev->name, "end") != 0) {
+                if (f->have_seq && seq <= f->last_seq)
+                        return 0;
+                f->have_seq = true;
+                f->last_seq = seq;
+        }
+        (void) snprintf(f->last_id, sizeof(f->last_id), "%s", ev->id);
+        f->got_new = true;
+
+        if (json_parse_strict_limits(
+                    ev->data, ev->len,
+                    &(const struct json_limits){CLIENT_MAX_SSE_EVENT, 64, (size_t) 1 << 20}, &o,
+                    &err) < 0) {
+                log_debug("ignoring a malformed '%s' event: %s", ev->name, err.message);
+                return 0;
+        }
+        if (strcmp(ev->name, "output") == 0)
+                return follow_output(f, o);
+        if (strcmp(ev->name, "state") == 0) {
+                const char *s = client_json_str(o, "state");
+                if (s)
+                        copy_line(f->state, sizeof(f->state), s, strlen(s));
+                return 0;
+        }
+        if (strcmp(ev->name, "end") == 0) {
+                json_decref(f->job);
+                f->job = TAKE_PTR(o);
+                return 1;
+        }
+        return 0;
+}
+
+/* Without event ids to resume from, the job's end is waited for through its resource. */
+static int follow_wait_end(struct client *c, const char *escaped, json_t **ret_job)
+{
+        _cleanup_free_ char *path = NULL;
+
+        if (asprintf(&path, "/api/v1/jobs/%s?wait=true&timeout=600", escaped) < 0)
+                return log_error_errno(ENOMEM, "%m");
+        for (;;) {
+                _cleanup_json_ json_t *job = NULL;
+                int r = client_call(c, "GET", path, NULL, &job, NULL);
+
+                if (r < 0)
+                        return r;
+                if (state_ended(client_json_str(job, "state"))) {
+                        *ret_job = TAKE_PTR(job);
+                        return 0;
+                }
+        }
+}
+
+int client_follow_job(struct client *c, const char *id, const json_t *known, unsigned flags,
+                      json_t **ret_job)
+{
+        _cleanup_free_ char *escaped = client_escape(id), *path = NULL;
+        const char *state = client_json_str(known, "state");
+        struct follow f = {
+                .flags = flags,
+                .start_ns = now_ns(CLOCK_MONOTONIC),
+                .shown_s = -1,
+        };
+        unsigned retries = 0;
+        int r;
+
+        if (!escaped || asprintf(&path, "/api/v1/jobs/%s/events", escaped) < 0)
+                return log_error_errno(ENOMEM, "%m");
+        if (!isatty(STDERR_FILENO))
+                f.flags &= ~(unsigned) CLIENT_FOLLOW_PROGRESS;
+        copy_line(f.state, sizeof(f.state), state ? state : "waiting",
+                  strlen(state ? state : "waiting"));
+
+        for (;;) {
+                f.got_new = false;
+                r = client_events(c, path, f.last_id, follow_event, follow_tick, &f);
+                if (r != 0)
+                        break;
+                /* The stream closed before the job's end. */
+                if (f.got_output && !f.have_seq) {
+                        follow_clear_progress(&f);
+                        log_warning("the event stream of job %s broke; its output may be "
+                                    "incomplete",
+                                    id);
+                        r = follow_wait_end(c, escaped, &f.job);
+                        break;
+                }
+                retries = f.got_new ? 0 : retries + 1;
+                if (retries >= MAX_FOLLOW_RETRY) {
+                        follow_clear_progress(&f);
+                        log_error("the event stream of job %s keeps closing before the job's "
+                                  "end",
+                                  id);
+                        r = -ECONNRESET;
+                        break;
+                }
+        }
+        follow_clear_progress(&f);
+        if (r < 0) {
+                json_decref(f.job);
+                return r;
+        }
+        if (!f.job) {
+                log_error("the event stream of job %s ended without the job", id);
+                return -EBADMSG;
+        }
+        *ret_job = f.job;
+        return 0;
+}
+
+int client_option_error(const char *cmd, int c, char *argv[])
+{
+        const char *arg = optind > 0 ? argv[optind - 1] : "?";
+
+        if (optopt > 0 && optopt < 0x80 && !(arg[0] == '-' && arg[1] == '-')) {
+                if (c == ':')
+                        log_error("%s: option '-%c' needs a value; see 'warren %s --help'", cmd,
+                                  optopt, cmd);
+                else
+                        log_error("%s: unknown option '-%c'; see 'warren %s --help'", cmd, optopt,
+                                  cmd);
+        } else if (c == ':')
+                log_error("%s: option '%s' needs a value; see 'warren %s --help'", cmd, arg, cmd);
+        else
+                log_error("%s: unknown option '%s'; see 'warren %s --help'", cmd, arg, cmd);
+        return 2;
+}

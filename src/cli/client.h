@@ -1,2 +1,176 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
+
+/*
+ * The client side of the CLI: talking to a node's HTTP API (docs/api.md) over libcurl, which
+ * stays inside client.c, plus what the client commands share (the saved configuration, reading
+ * passwords, file contents as JSON, following a job's events).
+ *
+ * These functions belong to the command-line entry points: each failure is reported here, once,
+ * as one line on stderr ("warren: ..."), and returned as a negative errno; the command then
+ * exits 1. The exceptions say so (client_call() with a struct client_error).
+ *
+ * Configuration. The node's URL is, in order: the command line (--url, or login's URL), the
+ * WARREN_URL environment variable, the saved configuration, http://127.0.0.1:7780. The token is
+ * WARREN_TOKEN, else the saved one, which is only ever sent to the URL it was saved with. The
+ * saved configuration is $XDG_CONFIG_HOME/warren/config.json (~/.config/warren/config.json),
+ * {"url": ..., "token": ...}, mode 0600 in a 0700 directory, replaced atomically; a file that
+ * others may read or that is not the caller's is refused. The token is never printed.
+ */
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/cleanup.h"
+
+#define CLIENT_DEFAULT_URL  "http://127.0.0.1:7780"
+#define CLIENT_MAX_REPLY    ((size_t) 64 << 20) /* bytes of a JSON reply */
+#define CLIENT_MAX_TOKEN    256
+#define CLIENT_MAX_PASSWORD 1024 /* docs/api.md: a password is 8..1024 bytes */
+
+/* ---- the saved configuration ---- */
+
+struct client_config {
+        char *url;   /* NULL: none saved */
+        char *token; /* NULL: none saved */
+};
+
+/* The configuration file's path (newly allocated). */
+int client_config_path(char **ret);
+/* Loads the saved configuration; a missing file is an empty one. Refuses (and says why) a file
+ * that is not a regular file of the caller's with no permission for group or others. */
+int client_config_load(struct client_config *ret);
+/* Replaces the saved configuration (a NULL member is left out). */
+int client_config_save(const struct client_config *cfg);
+/* Frees the members (the token's bytes are wiped first) and zeroes cfg. */
+void client_config_done(struct client_config *cfg);
+
+/* ---- a connection to a node ---- */
+
+struct client;
+
+enum {
+        CLIENT_NEED_TOKEN = 1 << 0, /* no token to be found is an error ("not logged in") */
+};
+
+/* url: from the command line, or NULL (see above for the order). */
+int client_new(const char *url, unsigned flags, struct client **ret);
+struct client *client_free(struct client *c);
+DEFINE_FREE_FUNC(struct client *, client_free)
+
+/* The node's base URL, without a trailing '/'. */
+const char *client_url(const struct client *c);
+/* Replaces the token the client sends (copied; NULL: none). */
+int client_set_token(struct client *c, const char *token);
+/* Whether the token in use came from the saved configuration (not from WARREN_TOKEN). */
+bool client_token_is_saved(const struct client *c);
+
+/* What an HTTP error reply said. */
+struct client_error {
+        long status;       /* HTTP status */
+        char code[64];     /* "conflict"; "" if the body was not an API error */
+        char message[512]; /* one line, control characters replaced */
+};
+
+/* Prints e as the API's one line: "warren: <message> (<code>)". */
+void client_error_log(const struct client *c, const struct client_error *e);
+
+/*
+ * One request: method, path (from "/api/v1/..."), and body (JSON text, or NULL for none).
+ * Returns the HTTP status (2xx) and *ret_reply (a new reference; NULL for an empty body) when
+ * the node said yes. An HTTP error is -EREMOTEIO: with ret_err, filled in and not printed;
+ * without, printed. Failing to reach the node or a malformed reply is printed and < 0.
+ */
+int client_call_raw(struct client *c, const char *method, const char *path, const char *body,
+                    size_t body_len, json_t **ret_reply, struct client_error *ret_err);
+/* The same with a JSON body (NULL: none); the serialised text is wiped after use. */
+int client_call(struct client *c, const char *method, const char *path, const json_t *body,
+                json_t **ret_reply, struct client_error *ret_err);
+
+/* GETs path and writes the bytes of a 2xx reply to fd, at most max of them. -EPIPE (not
+ * printed): fd's reader went away. */
+int client_download(struct client *c, const char *path, int fd, uint64_t max, uint64_t *ret_size);
+
+/* One Server-Sent Event. */
+struct client_event {
+        const char *name; /* "message" unless the event says otherwise */
+        const char *data; /* its data lines joined by '\n', NUL-terminated */
+        size_t len;
+        const char *id; /* the last "id:" seen on the stream, "" if none */
+};
+
+/* Returns 0 to go on, > 0 to stop following (the stream is done), < 0 to fail (the callback
+ * has said why). */
+typedef int (*client_event_fn)(const struct client_event *ev, void *userdata);
+/* Called about once a second while the stream is open, to show progress; may be NULL. */
+typedef void (*client_tick_fn)(void *userdata);
+
+#define CLIENT_MAX_SSE_LINE  ((size_t) 8 << 20)
+#define CLIENT_MAX_SSE_EVENT ((size_t) 16 << 20)
+
+/*
+ * Follows an event stream at path (sending Last-Event-ID if last_id is not NULL or ""). Returns
+ * 1 when on_event stopped it, 0 when the node closed the stream first, < 0 on failure.
+ */
+int client_events(struct client *c, const char *path, const char *last_id, client_event_fn on_event,
+                  client_tick_fn on_tick, void *userdata);
+
+/* ---- what the commands share ---- */
+
+/* A path segment, percent-encoded (newly allocated; NULL: no memory). */
+char *client_escape(const char *segment);
+
+/* Standard base64 (RFC 4648 §4), padded; NULL: no memory. */
+char *client_base64_encode(const void *data, size_t len);
+/* Decodes padded or unpadded base64 into a new buffer (NUL-terminated for convenience). */
+int client_base64_decode(const char *s, size_t len, char **ret, size_t *ret_len);
+
+/* True if data is UTF-8 (RFC 3629: no overlong forms, no surrogates) without a NUL byte. */
+bool client_utf8_valid(const char *data, size_t len);
+/* File content as the API wants it: a string if client_utf8_valid(), else {"base64": ...}. */
+json_t *client_content_json(const char *data, size_t len);
+
+/* Reads a whole file ("-": stdin), at most max bytes; errors name the file. */
+int client_read_file(const char *path, size_t max, char **ret, size_t *ret_len);
+
+/* Reads a line from the terminal (/dev/tty) after prompt, echoing it or not. -ENXIO: no
+ * terminal (not printed: the caller knows which option replaces it). */
+int client_prompt(const char *prompt, bool echo, char **ret);
+/*
+ * A password: from stdin (one line) if from_stdin, else from the terminal without echo (asked
+ * twice if confirm). 1..CLIENT_MAX_PASSWORD bytes. The caller wipes and frees it
+ * (client_password_free()).
+ */
+int client_read_password(const char *prompt, bool from_stdin, bool confirm, char **ret);
+void client_password_free(char *p);
+
+/* A string member of obj, or NULL if absent or not a string. */
+const char *client_json_str(const json_t *obj, const char *key);
+/* Prints j to stdout, indented, and a newline. */
+int client_print_json(const json_t *j);
+/* Prints s in a table cell of width (padded; control characters replaced; "-" for NULL). */
+void client_print_cell(const char *s, int width, bool last);
+
+/* The exit code a finished job stands for (docs/api.md: that of the last step that ran); 125 if
+ * it failed or was cancelled. With explain, prints one line when the job did not simply exit
+ * (a limit, a signal, a failed build, a cancellation, a failure). */
+int client_job_exit_code(const json_t *job, bool explain);
+
+enum {
+        CLIENT_FOLLOW_QUIET = 1 << 0,    /* do not write the job's output */
+        CLIENT_FOLLOW_PROGRESS = 1 << 1, /* a progress line on stderr (only on a terminal) */
+};
+
+/*
+ * Follows job id's events to its end, writing its output live (the run step's stdout to stdout,
+ * its stderr and the build step's output to stderr). known: the job as last seen, or NULL (its
+ * state starts the progress line). Returns 0 and *ret_job (the ended job, a new reference), or
+ * < 0.
+ */
+int client_follow_job(struct client *c, const char *id, const json_t *known, unsigned flags,
+                      json_t **ret_job);
+
+/* After getopt_long() returned '?' or ':': one line naming the option; returns 2. */
+int client_option_error(const char *cmd, int c, char *argv[]);

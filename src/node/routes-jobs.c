@@ -415,6 +415,7 @@ static long sse_next(void *cookie, char *buf, size_t max)
 {
         struct sse *s = cookie;
         struct hub_event ev = {};
+        bool gap = false;
         size_t k;
         int r;
 
@@ -430,7 +431,7 @@ static long sse_next(void *cookie, char *buf, size_t max)
                 s->ended = true;
                 return sse_format(s, 1, "end", s->final) < 0 ? HTTP_STREAM_ERROR : 0;
         }
-        r = hub_next(s->watch, &s->cursor, SSE_PING_NS, &ev, NULL);
+        r = hub_next(s->watch, &s->cursor, SSE_PING_NS, &ev, &gap);
         if (r == -ETIMEDOUT) {
                 free(s->pending);
                 s->pending = strdup(": ping\n\n");
@@ -443,6 +444,20 @@ static long sse_next(void *cookie, char *buf, size_t max)
         if (strcmp(ev.name, "end") == 0)
                 s->ended = true;
         r = sse_format(s, ev.seq, ev.name, ev.data);
+        if (r >= 0 && gap) {
+                /* Output older than the replay buffer is gone: the follower is told, first. */
+                _cleanup_free_ char *both = NULL;
+
+                if (asprintf(&both, "event: gap\ndata: {}\n\n%s", s->pending) < 0)
+                        both = NULL;
+                if (!both)
+                        r = -ENOMEM;
+                else {
+                        free(s->pending);
+                        s->pending = TAKE_PTR(both);
+                        s->len = strlen(s->pending);
+                }
+        }
         hub_event_clear(&ev);
         return r < 0 ? HTTP_STREAM_ERROR : 0;
 }
@@ -455,6 +470,7 @@ void node_route_jobs_events(struct http_request *req, void *userdata)
         _cleanup_(store_job_clear) struct store_job now = {};
         struct store *st = NULL;
         struct sse *s = NULL;
+        const char *last;
         int r;
 
         if (node_begin(n, req, &st, &c) < 0)
@@ -467,6 +483,10 @@ void node_route_jobs_events(struct http_request *req, void *userdata)
                 goto out;
         }
         s->node = n;
+        /* A reconnecting client resumes after the last event it saw. */
+        last = http_request_header(req, "Last-Event-ID");
+        if (last && parse_uint(last, 0, UINT64_MAX / 2, &s->cursor) < 0)
+                s->cursor = 0;
         r = hub_watch(n->hub, j.id, &s->watch);
         /* Watch first, then read the state: an end after this read reaches the watch. */
         if (r >= 0)

@@ -381,10 +381,13 @@ def test_cancel_running_and_queued():
     check_eq(r.status, 409, "cancel a finished job")
 
 
-def read_events(n, tok, jid, timeout=60):
-    """The SSE stream as a list of (event, data) until it closes."""
+def read_events(n, tok, jid, timeout=60, last_id=None, ids=None):
+    """The SSE stream as a list of (event, data) until it closes; ids gets each event's id."""
     c = http.client.HTTPConnection("127.0.0.1", n.port, timeout=timeout)
-    c.request("GET", f"/api/v1/jobs/{jid}/events", headers={"Authorization": "Bearer " + tok})
+    h = {"Authorization": "Bearer " + tok}
+    if last_id is not None:
+        h["Last-Event-ID"] = str(last_id)
+    c.request("GET", f"/api/v1/jobs/{jid}/events", headers=h)
     r = c.getresponse()
     check_eq(r.status, 200, "events status")
     check(r.getheader("Content-Type").startswith("text/event-stream"), "content type")
@@ -394,6 +397,8 @@ def read_events(n, tok, jid, timeout=60):
         if line == "":
             if "event" in ev:
                 events.append((ev["event"], json.loads(ev["data"])))
+                if ids is not None:
+                    ids.append(int(ev["id"]))
             ev = {}
         elif not line.startswith(":"):
             k, _, v = line.partition(": ")
@@ -419,8 +424,12 @@ def test_event_stream_live_and_late():
     check_eq(out, "line 0\nline 1\nline 2\n", "live stdout")
     check(any(e == "output" and d["stream"] == "stderr" for e, d in events), "stderr event")
     check_eq(events[-1][1]["state"], "finished", "end carries the job")
-    late = read_events(n, alice, jid)
-    check_eq(late[-1][0], "end", "a late follower gets the end at once")
+    ids = []
+    late = read_events(n, alice, jid, ids=ids)
+    check_eq(late, events, "a late follower gets the same events")
+    check_eq(ids, sorted(set(ids)), "ids increase")
+    resumed = read_events(n, alice, jid, last_id=ids[-3])
+    check_eq(resumed, events[-2:], "Last-Event-ID resumes after that event")
 
 
 # ---- bad input: every refusal has its status and code, and changes nothing ----
