@@ -104,6 +104,50 @@ def test_logout_revokes_the_token():
     check_eq(n.request("GET", "/api/v1/whoami", token=tok).status, 401, "revoked token")
 
 
+@test
+def test_node_options_and_config_file():
+    import subprocess
+    import tempfile
+    from harness import WARREN
+    d = tempfile.mkdtemp(prefix="warren-node-opts-")
+    try:
+        for args, needle in ((["--workers", "0"], "--workers"),
+                             (["--listen", "localhost:80"], "--listen"),
+                             (["--bogus"], "unknown option"),
+                             (["--max-body", "1T"], "--max-body"),
+                             (["extra"], "unexpected argument")):
+            p = subprocess.run([WARREN, "node", "--state", d] + args, capture_output=True,
+                               text=True, timeout=30)
+            check_eq(p.returncode, 2, f"{args}: exit code")
+            lines = p.stderr.strip().splitlines()
+            check(len(lines) == 1 and needle in lines[0], f"{args}: one line: {p.stderr!r}")
+        cfg = os.path.join(d, "node.json")
+        with open(cfg, "w") as f:
+            json.dump({"workers": 1, "login-max-per-user": 2, "bogus": 1}, f)
+        p = subprocess.run([WARREN, "node", "--state", d, "--config", cfg], capture_output=True,
+                           text=True, timeout=30)
+        check_eq(p.returncode, 2, "unknown key in the config file")
+        check("bogus" in p.stderr, f"named: {p.stderr!r}")
+        with open(cfg, "w") as f:
+            json.dump({"workers": 1, "login-max-per-user": 2}, f)
+        n = Node("--config", cfg, workers=1)
+        try:
+            n.add_user(n.login(), "cfg-user", "right-password")
+            for _ in range(2):
+                n.request("POST", "/api/v1/login", {"user": "cfg-user", "password": "wrong-pass"})
+            r = n.request("POST", "/api/v1/login", {"user": "cfg-user", "password": "right-password"})
+            check_eq(r.status, 429, "the config file's login-max-per-user is in force")
+        finally:
+            n.close()
+        p = subprocess.run([WARREN, "node", "--help"], capture_output=True, text=True, timeout=30)
+        check_eq(p.returncode, 0, "--help")
+        for opt in ("--state", "--listen", "--workers", "--config", "--token-ttl", "--timeout"):
+            check(opt in p.stdout, f"--help documents {opt}")
+    finally:
+        import shutil
+        shutil.rmtree(d, ignore_errors=True)
+
+
 # ---- users ----
 
 @test
