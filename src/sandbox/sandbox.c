@@ -16,10 +16,11 @@
  *   and attached while    mounts + pivot_root (mount.c), setsid
  *   the child works
  *   byte 2  ---------->   unshare(NEWCGROUP), not dumpable,
+ *                         zeroes the caller's argv/env copy,
  *                         clone(VM|VFORK) --------------------> rlimits, chdir, setresgid/uid,
  *                         (resumes at the program's execve)      caps dropped, no_new_privs,
- *                         zeroes the caller's argv/env copy,     fds closed on exec, seccomp,
- *                         keeps only CAP_KILL, closes fds;       execve
+ *                         keeps only CAP_KILL, closes fds;       fds closed on exec, seccomp,
+ *                                                                execve
  *                         reaps and forwards signals
  *   poll: pidfd, stdout,                                            ...
  *   stderr, wall timer,   <- writes the program's wait status
@@ -156,6 +157,7 @@ struct child_args {
         struct sandbox_context *ctx;
         const struct sandbox_config *cfg;
         struct mount_plan *plan;
+        char *const *argv; /* cfg->argv, or init's copy of it */
         char *const *envp;
         const char *path;
         const char *chdir;
@@ -299,7 +301,7 @@ _noreturn_ static void program_main(const struct child_args *a)
         if (r < 0)
                 child_fail(a->error_fd, STEP_SECCOMP, r, -1);
 
-        r = exec_program(cfg->argv[0], cfg->argv, a->envp, a->path);
+        r = exec_program(a->argv[0], a->argv, a->envp, a->path);
         {
                 struct child_error e = {.step = STEP_EXEC, .error = -r, .index = -1};
                 (void) write_full(a->error_fd, &e, sizeof(e));
@@ -386,8 +388,8 @@ static pid_t start_program(struct child_args *a)
  * /proc/1/environ is closed to the sandbox (init is not dumpable), but /proc/1/cmdline is open
  * to anyone: zero the area the kernel shows there. The kernel put argv's and then envp's strings
  * side by side at the top of the stack, argv[0] first; the area ends after the last environment
- * string that lies in it (setenv() puts new strings elsewhere; they are not shown). Done once the
- * program runs: its argv and envp may point into that area.
+ * string that lies in it (setenv() puts new strings elsewhere; they are not shown). Done before
+ * the program exists, once init has copied what the program is started with.
  */
 static void scrub_arguments(void)
 {
@@ -422,6 +424,38 @@ static void scrub_arguments(void)
                 end = (char *) (uintptr_t) arg_end;
         }
         explicit_bzero(start, (size_t) (end - start));
+}
+
+static char **strv_copy(char *const *v)
+{
+        size_t n = 0;
+        char **c;
+
+        while (v && v[n])
+                n++;
+        c = calloc(n + 1, sizeof(char *));
+        for (size_t i = 0; c && i < n; i++)
+                if (!(c[i] = strdup(v[i])))
+                        return NULL; /* init exits at once: nothing to free */
+        return c;
+}
+
+/* init's own copies of the strings the program is started with (init never frees them). */
+static int copy_program_strings(struct child_args *a)
+{
+        a->argv = strv_copy(a->cfg->argv);
+        if (!a->argv)
+                return -ENOMEM;
+        if (a->envp) {
+                a->envp = strv_copy(a->envp);
+                if (!a->envp)
+                        return -ENOMEM;
+        }
+        if (a->path && !(a->path = strdup(a->path)))
+                return -ENOMEM;
+        if (a->chdir && !(a->chdir = strdup(a->chdir)))
+                return -ENOMEM;
+        return 0;
 }
 
 _noreturn_ static void child_main(struct child_args *a)
@@ -486,11 +520,18 @@ _noreturn_ static void child_main(struct child_args *a)
         /* Before the program exists: nothing in the sandbox may ever open init's /proc files. */
         if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
                 child_fail(a->error_fd, STEP_FORK, errno, -1);
+        /*
+         * Zero the caller's command line before the program exists: once it runs, it may read
+         * /proc/1/cmdline before init gets the cpu back. What the program needs of that area
+         * (argv, envp, PATH, the working directory may point into it) is copied first.
+         */
+        if (copy_program_strings(a) < 0)
+                child_fail(a->error_fd, STEP_FORK, -ENOMEM, -1);
+        scrub_arguments();
+
         program = start_program(a);
         if (program < 0)
                 child_fail(a->error_fd, STEP_FORK, program, -1);
-
-        scrub_arguments();
 
         /* init keeps nothing the program could reach: no fds, no capabilities, not dumpable. */
         if (dup3(a->status_fd, 3, O_CLOEXEC) < 0 && a->status_fd != 3)
