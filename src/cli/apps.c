@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* warren app ls | show | add | rm: the apps jobs run with. */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,12 +28,6 @@ static const char help_text[] =
         "  --help                    show this help\n";
 
 enum {
-        OPT_JSON = 0x100,
-        OPT_REPLACE,
-        OPT_URL,
-};
-
-enum {
         ACCEPT_JSON = 1 << 0,
         ACCEPT_REPLACE = 1 << 1,
 };
@@ -50,68 +43,6 @@ static int oom(void)
         return 1;
 }
 
-/* argv[0] is the sub-command. 0: go on; -1: --help shown; 2: a usage error (said). */
-static int parse_args(const char *cmd, const char *what, unsigned accept, int argc, char *argv[],
-                      struct app_args *a)
-{
-        static const struct option options[] = {
-                {"json", no_argument, NULL, OPT_JSON},
-                {"replace", no_argument, NULL, OPT_REPLACE},
-                {"url", required_argument, NULL, OPT_URL},
-                {"help", no_argument, NULL, 'h'},
-                {},
-        };
-        int ch;
-
-        opterr = 0;
-        optind = 1;
-        while ((ch = getopt_long(argc, argv, "-:h", options, NULL)) >= 0) {
-                bool ok = true;
-
-                switch (ch) {
-                case 1:
-                        if (!what || a->arg) {
-                                log_error("%s: unexpected argument '%s'", cmd, optarg);
-                                return 2;
-                        }
-                        a->arg = optarg;
-                        break;
-                case OPT_JSON:
-                        ok = accept & ACCEPT_JSON;
-                        a->json = true;
-                        break;
-                case OPT_REPLACE:
-                        ok = accept & ACCEPT_REPLACE;
-                        a->replace = true;
-                        break;
-                case OPT_URL:
-                        a->url = optarg;
-                        break;
-                case 'h':
-                        (void) fputs(help_text, stdout);
-                        return -1;
-                default:
-                        return client_option_error(cmd, ch, argv);
-                }
-                if (!ok) {
-                        optopt = 0;
-                        return client_option_error(cmd, '?', argv);
-                }
-        }
-        for (int i = optind; i < argc; i++) {
-                if (!what || a->arg) {
-                        log_error("%s: unexpected argument '%s'", cmd, argv[i]);
-                        return 2;
-                }
-                a->arg = argv[i];
-        }
-        if (what && (!a->arg || a->arg[0] == '\0')) {
-                log_error("%s: no %s given; see 'warren app --help'", cmd, what);
-                return 2;
-        }
-        return 0;
-}
-
 static char *app_path(const char *name)
 {
         _cleanup_free_ char *escaped = client_escape(name);
@@ -124,31 +55,18 @@ static char *app_path(const char *name)
 
 static int app_ls(struct client *c, const struct app_args *a)
 {
-        _cleanup_json_ json_t *reply = NULL;
-        json_t *apps, *app;
-        size_t i;
+        static const struct client_list list = {
+                .path = "/api/v1/apps",
+                .key = "apps",
+                .what = "app",
+                .columns = {{"NAME", "name", 12},
+                            {"OWNER", "owner", 12},
+                            {"MODE", "mode", 4},
+                            {"DESCRIPTION", "description", 0},
+                            {}},
+        };
 
-        if (client_call(c, "GET", "/api/v1/apps", NULL, &reply, NULL) < 0)
-                return 1;
-        if (a->json)
-                return client_print_json(reply) < 0 ? 1 : 0;
-        apps = json_object_get(reply, "apps");
-        if (!json_is_array(apps)) {
-                log_error("app ls: the reply from %s has no app list", client_url(c));
-                return 1;
-        }
-        client_print_cell("NAME", 12, false);
-        client_print_cell("OWNER", 12, false);
-        client_print_cell("MODE", 4, false);
-        client_print_cell("DESCRIPTION", 0, true);
-        json_array_foreach(apps, i, app)
-        {
-                client_print_cell(client_json_str(app, "name"), 12, false);
-                client_print_cell(client_json_str(app, "owner"), 12, false);
-                client_print_cell(client_json_str(app, "mode"), 4, false);
-                client_print_cell(client_json_str(app, "description"), 0, true);
-        }
-        return fflush(stdout) == 0 ? 0 : 1;
+        return client_print_list(c, "app ls", &list, a->json);
 }
 
 static int app_show(struct client *c, const struct app_args *a)
@@ -208,7 +126,8 @@ static int app_rm(struct client *c, const struct app_args *a)
 int cmd_app(int argc, char *argv[])
 {
         static const struct {
-                const char *name, *cmd, *what;
+                const char *name;       /* first, for client_sub_command() */
+                const char *cmd, *what; /* what: the argument; NULL: none */
                 unsigned accept;
                 int (*run)(struct client *c, const struct app_args *a);
         } subs[] = {
@@ -219,27 +138,33 @@ int cmd_app(int argc, char *argv[])
         };
         _cleanup_(client_freep) struct client *c = NULL;
         struct app_args a = {0};
+        const struct client_option options[] = {
+                {.name = "json", .need = ACCEPT_JSON, .flag = &a.json},
+                {.name = "replace", .need = ACCEPT_REPLACE, .flag = &a.replace},
+                {.name = "url", .value = &a.url},
+                {},
+        };
+        size_t i;
         int r;
 
-        if (argc < 2) {
-                log_error("app: no command given; see 'warren app --help'");
-                return 2;
-        }
-        if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-            strcmp(argv[1], "help") == 0) {
-                (void) fputs(help_text, stdout);
-                return 0;
-        }
-        for (size_t i = 0; i < ELEMENTSOF(subs); i++) {
-                if (strcmp(argv[1], subs[i].name) != 0)
-                        continue;
-                r = parse_args(subs[i].cmd, subs[i].what, subs[i].accept, argc - 1, argv + 1, &a);
-                if (r != 0)
-                        return r < 0 ? 0 : r;
-                if (client_new(a.url, CLIENT_NEED_TOKEN, &c) < 0)
-                        return 1;
-                return subs[i].run(c, &a);
-        }
-        log_error("app: unknown command '%s'; see 'warren app --help'", argv[1]);
-        return 2;
+        r = client_sub_command("app", help_text, subs, ELEMENTSOF(subs), sizeof(subs[0]), argc,
+                               argv, &i);
+        if (r != 0)
+                return r < 0 ? 0 : r;
+        r = client_parse_args(
+                &(const struct client_args){
+                        .cmd = subs[i].cmd,
+                        .help = help_text,
+                        .options = options,
+                        .accept = subs[i].accept,
+                        .arg = subs[i].what ? &a.arg : NULL,
+                        .arg_name = subs[i].what,
+                        .see = "app",
+                },
+                argc - 1, argv + 1);
+        if (r != 0)
+                return r < 0 ? 0 : r;
+        if (client_new(a.url, CLIENT_NEED_TOKEN, &c) < 0)
+                return 1;
+        return subs[i].run(c, &a);
 }

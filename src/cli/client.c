@@ -11,9 +11,11 @@
  */
 #include "cli/client.h"
 
+#include <assert.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -507,15 +509,6 @@ static size_t buffer_write(char *ptr, size_t size, size_t nmemb, void *userdata)
         return buffer_append(userdata, ptr, n) < 0 ? 0 : n;
 }
 
-/* An error body, kept up to MAX_ERROR_BODY; beyond, dropped without failing the transfer. */
-static size_t error_body_write(struct buffer *b, const char *p, size_t n)
-{
-        if (b->len < MAX_ERROR_BODY)
-                (void) buffer_append(b, p,
-                                     n < MAX_ERROR_BODY - b->len ? n : MAX_ERROR_BODY - b->len);
-        return n;
-}
-
 static void parse_error(const char *data, size_t len, long status, struct client_error *e)
 {
         _cleanup_json_ json_t *root = NULL;
@@ -730,78 +723,124 @@ int client_call(struct client *c, const char *method, const char *path, const js
         return r;
 }
 
-struct download {
+/*
+ * A reply read as it comes (a download, an event stream): its status is known at its first byte;
+ * a 2xx body goes to on_body, an error reply's is kept for its message.
+ */
+struct stream {
         struct client *c;
+        long status;       /* 0: not known yet */
+        struct buffer err; /* an error reply's body, up to MAX_ERROR_BODY */
+        int (*on_body)(void *userdata, const char *p, size_t n); /* != 0: stop the transfer */
+        void *userdata;
+};
+
+/* A GET whose reply is read as it comes; the headers are the caller's to free (or to send). */
+static int stream_setup(struct stream *st, struct client *c, const char *path, const char *accept,
+                        struct curl_slist **ret_headers)
+{
+        st->c = c;
+        st->err = (struct buffer){.max = MAX_ERROR_BODY};
+        return request_setup(c, "GET", path, accept, false, ret_headers);
+}
+
+static void stream_done(struct stream *st)
+{
+        buffer_done(&st->err);
+}
+
+static size_t stream_write(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+        struct stream *st = userdata;
+        size_t n = size * nmemb;
+
+        if (st->status == 0)
+                st->status = response_code(st->c);
+        if (st->status >= 200 && st->status <= 299)
+                return st->on_body(st->userdata, ptr, n) == 0 ? n : 0;
+        /* Beyond MAX_ERROR_BODY, an error body is dropped without failing the transfer. */
+        if (st->err.len < MAX_ERROR_BODY)
+                (void) buffer_append(
+                        &st->err, ptr,
+                        n < MAX_ERROR_BODY - st->err.len ? n : MAX_ERROR_BODY - st->err.len);
+        return n;
+}
+
+/* Runs the request request_setup() prepared, and frees its headers. */
+static CURLcode stream_perform(struct stream *st, struct curl_slist *headers)
+{
+        CURLcode cc;
+
+        (void) curl_easy_setopt(st->c->curl, CURLOPT_WRITEFUNCTION, stream_write);
+        (void) curl_easy_setopt(st->c->curl, CURLOPT_WRITEDATA, st);
+        cc = curl_easy_perform(st->c->curl);
+        curl_slist_free_all(headers);
+        if (st->status == 0)
+                st->status = response_code(st->c);
+        return cc;
+}
+
+/* Says why a streamed request failed: the transfer, else the node's error reply. */
+static int stream_error(struct stream *st, CURLcode cc)
+{
+        struct client_error e;
+
+        if (cc != CURLE_OK)
+                return transfer_error(st->c, cc);
+        parse_error(st->err.data, st->err.len, st->status, &e);
+        client_error_log(st->c, &e);
+        return -EREMOTEIO;
+}
+
+struct download {
         int fd;
         uint64_t max, size;
-        long status;
-        struct buffer err;
         bool too_big;
         int write_error;
 };
 
-static size_t download_write(char *ptr, size_t size, size_t nmemb, void *userdata)
+static int download_body(void *userdata, const char *p, size_t n)
 {
         struct download *d = userdata;
-        size_t n = size * nmemb;
         int r;
 
-        if (d->status == 0)
-                d->status = response_code(d->c);
-        if (d->status < 200 || d->status > 299)
-                return error_body_write(&d->err, ptr, n);
         if (n > d->max - d->size) {
                 d->too_big = true;
-                return 0;
+                return -E2BIG;
         }
-        r = write_full(d->fd, ptr, n);
+        r = write_full(d->fd, p, n);
         if (r < 0) {
                 d->write_error = r;
-                return 0;
+                return r;
         }
         d->size += n;
-        return n;
+        return 0;
 }
 
 int client_download(struct client *c, const char *path, int fd, uint64_t max, uint64_t *ret_size)
 {
-        struct download d = {.c = c, .fd = fd, .max = max, .err = {.max = MAX_ERROR_BODY}};
+        struct download d = {.fd = fd, .max = max};
+        _cleanup_(stream_done) struct stream st = {.on_body = download_body, .userdata = &d};
         struct curl_slist *headers = NULL;
-        struct client_error e;
         CURLcode cc;
         int r;
 
-        r = request_setup(c, "GET", path, "Accept: application/octet-stream", false, &headers);
+        r = stream_setup(&st, c, path, "Accept: application/octet-stream", &headers);
         if (r < 0)
                 return r;
-        (void) curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, download_write);
-        (void) curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &d);
-        cc = curl_easy_perform(c->curl);
-        curl_slist_free_all(headers);
+        cc = stream_perform(&st, headers);
         if (cc == CURLE_WRITE_ERROR && d.too_big) {
-                buffer_done(&d.err);
                 log_error("%s%s is larger than announced", c->url, path);
                 return -E2BIG;
         }
         if (cc == CURLE_WRITE_ERROR && d.write_error < 0) {
-                buffer_done(&d.err);
                 /* A reader that went away (`warren logs ID | head`) is not an error to tell. */
                 if (d.write_error == -EPIPE)
                         return -EPIPE;
                 return log_error_errno(d.write_error, "cannot write the output: %m");
         }
-        if (cc != CURLE_OK) {
-                buffer_done(&d.err);
-                return transfer_error(c, cc);
-        }
-        d.status = response_code(c);
-        if (d.status < 200 || d.status > 299) {
-                parse_error(d.err.data, d.err.len, d.status, &e);
-                buffer_done(&d.err);
-                client_error_log(c, &e);
-                return -EREMOTEIO;
-        }
-        buffer_done(&d.err);
+        if (cc != CURLE_OK || st.status < 200 || st.status > 299)
+                return stream_error(&st, cc);
         if (ret_size)
                 *ret_size = d.size;
         return 0;
@@ -810,9 +849,6 @@ int client_download(struct client *c, const char *path, int fd, uint64_t max, ui
 /* ---- Server-Sent Events (the WHATWG HTML "event stream" format) ---- */
 
 struct sse {
-        struct client *c;
-        long status;
-        struct buffer err;  /* an error reply's body */
         struct buffer line; /* the line being read */
         struct buffer data; /* the event's data lines */
         bool after_cr;      /* the last line ended with '\r': a '\n' next belongs to it */
@@ -923,22 +959,12 @@ static int sse_feed(struct sse *s, const char *p, size_t n)
         return 0;
 }
 
-static size_t sse_write(char *ptr, size_t size, size_t nmemb, void *userdata)
+static int sse_body(void *userdata, const char *p, size_t n)
 {
         struct sse *s = userdata;
-        size_t n = size * nmemb;
-        int r;
 
-        if (s->status == 0)
-                s->status = response_code(s->c);
-        if (s->status < 200 || s->status > 299)
-                return error_body_write(&s->err, ptr, n);
-        r = sse_feed(s, ptr, n);
-        if (r != 0) {
-                s->result = r;
-                return 0;
-        }
-        return n;
+        s->result = sse_feed(s, p, n);
+        return s->result;
 }
 
 static int sse_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
@@ -955,21 +981,19 @@ int client_events(struct client *c, const char *path, const char *last_id, clien
                   client_tick_fn on_tick, void *userdata)
 {
         struct sse s = {
-                .c = c,
-                .err = {.max = MAX_ERROR_BODY},
                 .line = {.max = CLIENT_MAX_SSE_LINE},
                 .data = {.max = CLIENT_MAX_SSE_EVENT},
                 .on_event = on_event,
                 .on_tick = on_tick,
                 .userdata = userdata,
         };
+        _cleanup_(stream_done) struct stream st = {.on_body = sse_body, .userdata = &s};
         struct curl_slist *headers = NULL;
         _cleanup_free_ char *last = NULL;
-        struct client_error e;
         CURLcode cc;
         int r;
 
-        r = request_setup(c, "GET", path, "Accept: text/event-stream", false, &headers);
+        r = stream_setup(&st, c, path, "Accept: text/event-stream", &headers);
         if (r < 0)
                 return r;
         if (last_id && last_id[0]) {
@@ -985,18 +1009,14 @@ int client_events(struct client *c, const char *path, const char *last_id, clien
                 }
                 (void) curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, headers);
         }
-        (void) curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, sse_write);
-        (void) curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &s);
         (void) curl_easy_setopt(c->curl, CURLOPT_XFERINFOFUNCTION, sse_progress);
         (void) curl_easy_setopt(c->curl, CURLOPT_XFERINFODATA, &s);
         (void) curl_easy_setopt(c->curl, CURLOPT_NOPROGRESS, 0L);
-        cc = curl_easy_perform(c->curl);
-        curl_slist_free_all(headers);
+        cc = stream_perform(&st, headers);
         buffer_done(&s.line);
         buffer_done(&s.data);
 
         if (cc == CURLE_WRITE_ERROR && s.result != 0) {
-                buffer_done(&s.err);
                 if (s.result == -E2BIG) {
                         log_error("the event stream from %s has a line or event over %zu MiB",
                                   c->url, CLIENT_MAX_SSE_EVENT >> 20);
@@ -1004,24 +1024,14 @@ int client_events(struct client *c, const char *path, const char *last_id, clien
                 }
                 return s.result > 0 ? 1 : s.result;
         }
-        if (s.status == 0)
-                s.status = response_code(c);
-        if (s.status >= 200 && s.status <= 299) {
-                buffer_done(&s.err);
+        if (st.status >= 200 && st.status <= 299) {
                 /* A stream cut in the middle is the caller's to resume, not an error yet. */
                 if (cc != CURLE_OK)
                         log_debug("the event stream from %s broke: %s", c->url,
                                   curl_easy_strerror(cc));
                 return 0;
         }
-        if (cc != CURLE_OK) {
-                buffer_done(&s.err);
-                return transfer_error(c, cc);
-        }
-        parse_error(s.err.data, s.err.len, s.status, &e);
-        buffer_done(&s.err);
-        client_error_log(c, &e);
-        return -EREMOTEIO;
+        return stream_error(&st, cc);
 }
 
 /* ---- what the commands share ---- */
@@ -1409,6 +1419,33 @@ void client_print_cell(const char *s, int width, bool last)
         (void) fputs("  ", stdout);
 }
 
+int client_print_list(struct client *c, const char *cmd, const struct client_list *list, bool json)
+{
+        _cleanup_json_ json_t *reply = NULL;
+        const json_t *array, *element;
+        size_t i;
+
+        if (client_call(c, "GET", list->path, NULL, &reply, NULL) < 0)
+                return 1;
+        if (json)
+                return client_print_json(reply) < 0 ? 1 : 0;
+        array = json_object_get(reply, list->key);
+        if (!json_is_array(array)) {
+                log_error("%s: the reply from %s has no %s list", cmd, client_url(c), list->what);
+                return 1;
+        }
+        for (size_t k = 0; list->columns[k].title; k++)
+                client_print_cell(list->columns[k].title, list->columns[k].width,
+                                  !list->columns[k + 1].title);
+        json_array_foreach(array, i, element)
+        {
+                for (size_t k = 0; list->columns[k].title; k++)
+                        client_print_cell(client_json_str(element, list->columns[k].key),
+                                          list->columns[k].width, !list->columns[k + 1].title);
+        }
+        return fflush(stdout) == 0 ? 0 : 1;
+}
+
 /* Prints why a step did not simply exit; returns whether it did. */
 static bool explain_step(const char *which, const json_t *step)
 {
@@ -1675,7 +1712,10 @@ int client_follow_job(struct client *c, const char *id, const json_t *known, uns
         return 0;
 }
 
-int client_option_error(const char *cmd, int c, char *argv[])
+/* ---- the command line ---- */
+
+/* After getopt_long() returned '?' or ':': one line naming the option; returns 2. */
+static int option_error(const char *cmd, int c, char *argv[])
 {
         const char *arg = optind > 0 ? argv[optind - 1] : "?";
 
@@ -1690,5 +1730,141 @@ int client_option_error(const char *cmd, int c, char *argv[])
                 log_error("%s: option '%s' needs a value; see 'warren %s --help'", cmd, arg, cmd);
         else
                 log_error("%s: unknown option '%s'; see 'warren %s --help'", cmd, arg, cmd);
+        return 2;
+}
+
+static bool option_accepted(const struct client_args *args, const struct client_option *o)
+{
+        return o->need == 0 || (args->accept & o->need);
+}
+
+/* A positional argument: to take_arg, or into the one slot there is. */
+static int take_arg(const struct client_args *args, int key, const char *arg)
+{
+        if (args->take_arg)
+                return args->take_arg(args->cmd, key, arg, args->userdata);
+        if (!args->arg || *args->arg) {
+                log_error("%s: unexpected argument '%s'", args->cmd, arg);
+                return 2;
+        }
+        *args->arg = arg;
+        return 0;
+}
+
+/*
+ * The getopt_long() tables: each option's val is its short name, or 0x100 + its index (which
+ * option_error() tells from a short option). A short name is only offered where the option is
+ * accepted; "-" (unless CLIENT_ARGS_OPTIONS_FIRST) returns the positional arguments in order;
+ * ':' tells a missing value from an unknown option.
+ */
+static void option_tables(const struct client_args *args, struct option *longopts, char *shortopts)
+{
+        size_t n = 0, s = 0;
+
+        if (!(args->flags & CLIENT_ARGS_OPTIONS_FIRST))
+                shortopts[s++] = '-';
+        shortopts[s++] = ':';
+        shortopts[s++] = 'h';
+        for (const struct client_option *o = args->options; o && o->name; o++, n++) {
+                assert(n < CLIENT_MAX_OPTIONS);
+                longopts[n] = (struct option){
+                        .name = o->name,
+                        .has_arg = o->flag ? no_argument : required_argument,
+                        .val = o->short_name ? o->short_name : 0x100 + (int) n,
+                };
+                if (o->short_name && option_accepted(args, o)) {
+                        shortopts[s++] = o->short_name;
+                        if (!o->flag)
+                                shortopts[s++] = ':';
+                }
+        }
+        longopts[n++] = (struct option){"help", no_argument, NULL, 'h'};
+        longopts[n] = (struct option){0};
+        shortopts[s] = '\0';
+}
+
+static const struct client_option *option_find(const struct client_args *args, int ch)
+{
+        size_t n = 0;
+
+        for (const struct client_option *o = args->options; o && o->name; o++, n++)
+                if (ch == (o->short_name ? o->short_name : 0x100 + (int) n))
+                        return o;
+        return NULL;
+}
+
+int client_parse_args(const struct client_args *args, int argc, char *argv[])
+{
+        struct option longopts[CLIENT_MAX_OPTIONS + 2];
+        char shortopts[3 + 2 * CLIENT_MAX_OPTIONS + 1];
+        const struct client_option *o;
+        int ch, r;
+
+        option_tables(args, longopts, shortopts);
+        opterr = 0;
+        optind = 1;
+        while ((ch = getopt_long(argc, argv, shortopts, longopts, NULL)) >= 0) {
+                if (ch == 1) {
+                        r = take_arg(args, CLIENT_ARG, optarg);
+                        if (r != 0)
+                                return r;
+                        continue;
+                }
+                if (ch == 'h') {
+                        (void) fputs(args->help, stdout);
+                        return -1;
+                }
+                o = option_find(args, ch);
+                if (!o)
+                        return option_error(args->cmd, ch, argv);
+                if (!option_accepted(args, o)) {
+                        optopt = 0;
+                        return option_error(args->cmd, '?', argv);
+                }
+                if (o->flag)
+                        *o->flag = true;
+                else if (o->value)
+                        *o->value = optarg;
+                else {
+                        r = args->take(args->cmd, o->key, optarg, args->userdata);
+                        if (r != 0)
+                                return r;
+                }
+        }
+        for (int i = optind; i < argc; i++) {
+                r = take_arg(args, CLIENT_ARG_REST, argv[i]);
+                if (r != 0)
+                        return r;
+        }
+        if (args->arg && !(args->flags & CLIENT_ARG_OPTIONAL) &&
+            (!*args->arg || (!(args->flags & CLIENT_ARG_EMPTY_OK) && (*args->arg)[0] == '\0'))) {
+                log_error("%s: no %s given; see 'warren %s --help'", args->cmd, args->arg_name,
+                          args->see ? args->see : args->cmd);
+                return 2;
+        }
+        return 0;
+}
+
+int client_sub_command(const char *cmd, const char *help, const void *subs, size_t n, size_t size,
+                       int argc, char *argv[], size_t *ret_index)
+{
+        if (argc < 2) {
+                log_error("%s: no command given; see 'warren %s --help'", cmd, cmd);
+                return 2;
+        }
+        if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+            strcmp(argv[1], "help") == 0) {
+                (void) fputs(help, stdout);
+                return -1;
+        }
+        for (size_t i = 0; i < n; i++) {
+                const char *name = *(const char *const *) ((const char *) subs + i * size);
+
+                if (strcmp(argv[1], name) == 0) {
+                        *ret_index = i;
+                        return 0;
+                }
+        }
+        log_error("%s: unknown command '%s'; see 'warren %s --help'", cmd, argv[1], cmd);
         return 2;
 }

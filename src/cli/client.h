@@ -153,6 +153,22 @@ int client_print_json(const json_t *j);
 /* Prints s in a table cell of width (padded; control characters replaced; "-" for NULL). */
 void client_print_cell(const char *s, int width, bool last);
 
+/* What `warren app ls` and the like print: a list the node gives, as a table. */
+struct client_list {
+        const char *path; /* "/api/v1/apps" */
+        const char *key;  /* "apps": the reply's array */
+        const char *what; /* "app": "the reply ... has no app list" */
+
+        struct {
+                const char *title, *key; /* a string member of each element */
+                int width;
+        } columns[8]; /* at most 7, then {} */
+};
+
+/* GETs list->path and prints the reply as JSON (json) or its array as a table; cmd names the
+ * command in messages. Returns the exit code. */
+int client_print_list(struct client *c, const char *cmd, const struct client_list *list, bool json);
+
 /* The exit code a finished job stands for (docs/api.md: that of the last step that ran); 125 if
  * it failed or was cancelled. With explain, prints one line when the job did not simply exit
  * (a limit, a signal, a failed build, a cancellation, a failure). */
@@ -172,5 +188,70 @@ enum {
 int client_follow_job(struct client *c, const char *id, const json_t *known, unsigned flags,
                       json_t **ret_job);
 
-/* After getopt_long() returned '?' or ':': one line naming the option; returns 2. */
-int client_option_error(const char *cmd, int c, char *argv[]);
+/* ---- the command line ---- */
+
+/*
+ * The client commands read their command lines alike, through client_parse_args(): GNU
+ * getopt_long() over a table of options plus --help/-h (the command's help on stdout), and each
+ * usage error said in one line ("warren: <cmd>: ...") with exit code 2.
+ *
+ * A command with sub-commands (app, user) keeps one table for them all: an option whose need
+ * bit is not in the sub-command's accept mask is refused as unknown, as is its short name.
+ */
+
+#define CLIENT_MAX_OPTIONS 32
+
+/* The key a positional argument is taken with (client_args.take_arg). */
+enum {
+        CLIENT_ARG = -1,      /* among the options */
+        CLIENT_ARG_REST = -2, /* after "--" (with CLIENT_ARGS_OPTIONS_FIRST: every one) */
+};
+
+/* Takes an option's value (key: the option's) or a positional argument (key: CLIENT_ARG or
+ * CLIENT_ARG_REST). Returns 0 to go on, or the exit code after saying why. */
+typedef int (*client_take_fn)(const char *cmd, int key, const char *value, void *userdata);
+
+struct client_option {
+        const char *name; /* the long option, without "--" */
+        char short_name;  /* also -<short_name> where it is accepted; 0: none */
+        unsigned need;    /* the bit of client_args.accept it needs; 0: always accepted */
+        /* What it does: sets *flag (it takes no value), else *value, else hands its value to
+         * client_args.take with key. */
+        bool *flag;
+        const char **value;
+        int key;
+};
+
+enum {
+        CLIENT_ARG_OPTIONAL = 1 << 0,       /* the positional argument may be left out */
+        CLIENT_ARG_EMPTY_OK = 1 << 1,       /* an empty one is not a missing one */
+        CLIENT_ARGS_OPTIONS_FIRST = 1 << 2, /* every option is read before any argument */
+};
+
+struct client_args {
+        const char *cmd;                     /* "app ls": names the command in messages */
+        const char *help;                    /* printed by --help */
+        const struct client_option *options; /* ends with {}; at most CLIENT_MAX_OPTIONS */
+        unsigned accept;                     /* the need bits this command has */
+        unsigned flags;                      /* CLIENT_ARG_*, CLIENT_ARGS_* */
+        /* The positional argument: at most one, kept in *arg (NULL: none is taken); missing,
+         * it is "no <arg_name> given; see 'warren <see> --help'" (see NULL: cmd). */
+        const char **arg;
+        const char *arg_name, *see;
+        /* Or every positional argument goes to take_arg (the command checks them). */
+        client_take_fn take, take_arg;
+        void *userdata; /* for take and take_arg */
+};
+
+/* Parses argv (argv[0] is the command). Returns 0 to go on, -1 when the help was shown (exit
+ * 0), or the exit code after saying why: 2 for a usage error, or what a take function said. */
+int client_parse_args(const struct client_args *args, int argc, char *argv[]);
+
+/*
+ * For a command with sub-commands (app, user): finds the one argv[1] names in subs, an array of
+ * n elements of size bytes that each start with the sub-command's name (a const char *), as
+ * lfind() would; "help", "--help" and "-h" show help. Returns 0 and *ret_index, -1 when the help
+ * was shown, or 2 after saying why (no command, an unknown one).
+ */
+int client_sub_command(const char *cmd, const char *help, const void *subs, size_t n, size_t size,
+                       int argc, char *argv[], size_t *ret_index);

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* warren jobs, status, logs, result, cancel: a user's jobs, read through the API. */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,14 +63,6 @@ static const char cancel_help[] = "Usage: warren cancel [OPTIONS] ID\n"
                                   "  --help          show this help\n";
 
 enum {
-        OPT_JSON = 0x100,
-        OPT_STATE,
-        OPT_LIMIT,
-        OPT_ALL,
-        OPT_URL,
-};
-
-enum {
         ACCEPT_JSON = 1 << 0,
         ACCEPT_FOLLOW = 1 << 1,
         ACCEPT_LIST = 1 << 2, /* --state, --limit, --all; and no ID */
@@ -83,86 +74,43 @@ struct jobs_args {
         bool json, follow, all;
 };
 
+static int take_limit(const char *cmd, int key, const char *value, void *userdata)
+{
+        struct jobs_args *a = userdata;
+
+        if (parse_uint(value, 1, 1000, &a->limit) < 0) {
+                log_error("%s: invalid value for --limit: '%s' (1..1000)", cmd, value);
+                return 2;
+        }
+        return 0;
+}
+
 /* 0: go on; -1: --help was shown; 2: a usage error (said). */
 static int parse_args(const char *cmd, const char *help, unsigned accept, int argc, char *argv[],
                       struct jobs_args *a)
 {
-        static const struct option options[] = {
-                {"json", no_argument, NULL, OPT_JSON},
-                {"follow", no_argument, NULL, 'f'},
-                {"state", required_argument, NULL, OPT_STATE},
-                {"limit", required_argument, NULL, OPT_LIMIT},
-                {"all", no_argument, NULL, OPT_ALL},
-                {"url", required_argument, NULL, OPT_URL},
-                {"help", no_argument, NULL, 'h'},
+        const struct client_option options[] = {
+                {.name = "json", .need = ACCEPT_JSON, .flag = &a->json},
+                {.name = "follow", .short_name = 'f', .need = ACCEPT_FOLLOW, .flag = &a->follow},
+                {.name = "state", .need = ACCEPT_LIST, .value = &a->state},
+                {.name = "limit", .need = ACCEPT_LIST}, /* take_limit() */
+                {.name = "all", .need = ACCEPT_LIST, .flag = &a->all},
+                {.name = "url", .value = &a->url},
                 {},
         };
-        int ch;
 
-        opterr = 0;
-        optind = 1;
-        while ((ch = getopt_long(argc, argv, accept & ACCEPT_FOLLOW ? "-:hf" : "-:h", options,
-                                 NULL)) >= 0) {
-                bool ok = true;
-
-                switch (ch) {
-                case 1:
-                        if ((accept & ACCEPT_LIST) || a->id) {
-                                log_error("%s: unexpected argument '%s'", cmd, optarg);
-                                return 2;
-                        }
-                        a->id = optarg;
-                        break;
-                case OPT_JSON:
-                        ok = accept & ACCEPT_JSON;
-                        a->json = true;
-                        break;
-                case 'f':
-                        ok = accept & ACCEPT_FOLLOW;
-                        a->follow = true;
-                        break;
-                case OPT_STATE:
-                        ok = accept & ACCEPT_LIST;
-                        a->state = optarg;
-                        break;
-                case OPT_LIMIT:
-                        ok = accept & ACCEPT_LIST;
-                        if (ok && parse_uint(optarg, 1, 1000, &a->limit) < 0) {
-                                log_error("%s: invalid value for --limit: '%s' (1..1000)", cmd,
-                                          optarg);
-                                return 2;
-                        }
-                        break;
-                case OPT_ALL:
-                        ok = accept & ACCEPT_LIST;
-                        a->all = true;
-                        break;
-                case OPT_URL:
-                        a->url = optarg;
-                        break;
-                case 'h':
-                        (void) fputs(help, stdout);
-                        return -1;
-                default:
-                        return client_option_error(cmd, ch, argv);
-                }
-                if (!ok) {
-                        optopt = 0;
-                        return client_option_error(cmd, '?', argv);
-                }
-        }
-        for (int i = optind; i < argc; i++) {
-                if ((accept & ACCEPT_LIST) || a->id) {
-                        log_error("%s: unexpected argument '%s'", cmd, argv[i]);
-                        return 2;
-                }
-                a->id = argv[i];
-        }
-        if (!(accept & ACCEPT_LIST) && (!a->id || a->id[0] == '\0')) {
-                log_error("%s: no job ID given; see 'warren %s --help'", cmd, cmd);
-                return 2;
-        }
-        return 0;
+        return client_parse_args(
+                &(const struct client_args){
+                        .cmd = cmd,
+                        .help = help,
+                        .options = options,
+                        .accept = accept,
+                        .arg = accept & ACCEPT_LIST ? NULL : &a->id,
+                        .arg_name = "job ID",
+                        .take = take_limit,
+                        .userdata = a,
+                },
+                argc, argv);
 }
 
 static int oom(void)

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* warren login, warren logout: a token from a node, kept in the saved configuration. */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,11 +33,22 @@ static const char logout_help[] =
         "  --url URL          the node's URL\n"
         "  --help             show this help\n";
 
-enum {
-        OPT_USER = 0x100,
-        OPT_PASSWORD_STDIN,
-        OPT_URL,
-};
+/* The URL, given once: as the argument (not after "--") or with --url. */
+static int take_url(const char *cmd, int key, const char *value, void *userdata)
+{
+        const char **url = userdata;
+
+        if (key == CLIENT_ARG_REST || (key == CLIENT_ARG && *url)) {
+                log_error("%s: unexpected argument '%s'", cmd, value);
+                return 2;
+        }
+        if (*url) {
+                log_error("%s: the URL is given twice", cmd);
+                return 2;
+        }
+        *url = value;
+        return 0;
+}
 
 static int ask_user(char **ret)
 {
@@ -61,13 +71,6 @@ static int ask_user(char **ret)
 
 int cmd_login(int argc, char *argv[])
 {
-        static const struct option options[] = {
-                {"user", required_argument, NULL, OPT_USER},
-                {"password-stdin", no_argument, NULL, OPT_PASSWORD_STDIN},
-                {"url", required_argument, NULL, OPT_URL},
-                {"help", no_argument, NULL, 'h'},
-                {},
-        };
         _cleanup_(client_freep) struct client *c = NULL;
         _cleanup_json_ json_t *body = NULL, *reply = NULL;
         _cleanup_free_ char *asked_user = NULL;
@@ -75,43 +78,26 @@ int cmd_login(int argc, char *argv[])
         struct client_config cfg;
         bool password_stdin = false;
         char *password = NULL;
-        int ch, r;
+        const struct client_option options[] = {
+                {.name = "user", .value = &user},
+                {.name = "password-stdin", .flag = &password_stdin},
+                {.name = "url"}, /* take_url() */
+                {},
+        };
+        int r;
 
-        opterr = 0;
-        optind = 1;
-        while ((ch = getopt_long(argc, argv, "-:h", options, NULL)) >= 0) {
-                switch (ch) {
-                case 1:
-                        if (url) {
-                                log_error("login: unexpected argument '%s'", optarg);
-                                return 2;
-                        }
-                        url = optarg;
-                        break;
-                case OPT_USER:
-                        user = optarg;
-                        break;
-                case OPT_PASSWORD_STDIN:
-                        password_stdin = true;
-                        break;
-                case OPT_URL:
-                        if (url) {
-                                log_error("login: the URL is given twice");
-                                return 2;
-                        }
-                        url = optarg;
-                        break;
-                case 'h':
-                        (void) fputs(login_help, stdout);
-                        return 0;
-                default:
-                        return client_option_error("login", ch, argv);
-                }
-        }
-        if (optind < argc) {
-                log_error("login: unexpected argument '%s'", argv[optind]);
-                return 2;
-        }
+        r = client_parse_args(
+                &(const struct client_args){
+                        .cmd = "login",
+                        .help = login_help,
+                        .options = options,
+                        .take = take_url,
+                        .take_arg = take_url,
+                        .userdata = &url,
+                },
+                argc, argv);
+        if (r != 0)
+                return r < 0 ? 0 : r;
         if (user && (user[0] == '\0' || strlen(user) > USER_NAME_MAX)) {
                 log_error("login: invalid user '%s'", user);
                 return 2;
@@ -171,34 +157,26 @@ static int forget_token(void)
 
 int cmd_logout(int argc, char *argv[])
 {
-        static const struct option options[] = {
-                {"url", required_argument, NULL, OPT_URL},
-                {"help", no_argument, NULL, 'h'},
-                {},
-        };
         _cleanup_(client_freep) struct client *c = NULL;
         const char *url = NULL;
+        const struct client_option options[] = {
+                {.name = "url", .value = &url},
+                {},
+        };
         struct client_error e;
-        int ch, r;
+        int r;
 
-        opterr = 0;
-        optind = 1;
-        while ((ch = getopt_long(argc, argv, ":h", options, NULL)) >= 0) {
-                switch (ch) {
-                case OPT_URL:
-                        url = optarg;
-                        break;
-                case 'h':
-                        (void) fputs(logout_help, stdout);
-                        return 0;
-                default:
-                        return client_option_error("logout", ch, argv);
-                }
-        }
-        if (optind < argc) {
-                log_error("logout: unexpected argument '%s'", argv[optind]);
-                return 2;
-        }
+        /* --help wins over an argument too many. */
+        r = client_parse_args(
+                &(const struct client_args){
+                        .cmd = "logout",
+                        .help = logout_help,
+                        .options = options,
+                        .flags = CLIENT_ARGS_OPTIONS_FIRST,
+                },
+                argc, argv);
+        if (r != 0)
+                return r < 0 ? 0 : r;
         if (client_new(url, CLIENT_NEED_TOKEN, &c) < 0)
                 return 1;
         r = client_call(c, "POST", "/api/v1/logout", NULL, NULL, &e);

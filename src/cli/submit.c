@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* warren submit: a job from local files; with --wait, followed live to its end. */
 #include <errno.h>
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,10 +47,9 @@ static const char help_text[] =
         "  --url URL             the node's URL\n"
         "  --help                show this help\n";
 
+/* The options that take() converts or collects. */
 enum {
-        OPT_APP = 0x100,
-        OPT_STDIN,
-        OPT_ARG,
+        OPT_ARG = 0x100,
         OPT_OUTPUT,
         OPT_PRIORITY,
         OPT_MEMORY,
@@ -62,30 +60,6 @@ enum {
         OPT_OUTPUT_LIMIT,
         OPT_FILE_SIZE,
         OPT_OPEN_FILES,
-        OPT_WAIT,
-        OPT_JSON,
-        OPT_URL,
-};
-
-static const struct option options[] = {
-        {"app", required_argument, NULL, OPT_APP},
-        {"stdin", required_argument, NULL, OPT_STDIN},
-        {"arg", required_argument, NULL, OPT_ARG},
-        {"output", required_argument, NULL, OPT_OUTPUT},
-        {"priority", required_argument, NULL, OPT_PRIORITY},
-        {"memory", required_argument, NULL, OPT_MEMORY},
-        {"pids", required_argument, NULL, OPT_PIDS},
-        {"cpus", required_argument, NULL, OPT_CPUS},
-        {"cpu-time", required_argument, NULL, OPT_CPU_TIME},
-        {"wall-time", required_argument, NULL, OPT_WALL_TIME},
-        {"output-limit", required_argument, NULL, OPT_OUTPUT_LIMIT},
-        {"file-size", required_argument, NULL, OPT_FILE_SIZE},
-        {"open-files", required_argument, NULL, OPT_OPEN_FILES},
-        {"wait", no_argument, NULL, OPT_WAIT},
-        {"json", no_argument, NULL, OPT_JSON},
-        {"url", required_argument, NULL, OPT_URL},
-        {"help", no_argument, NULL, 'h'},
-        {},
 };
 
 struct submit_options {
@@ -194,10 +168,54 @@ static int parse_priority(struct submit_options *o, const char *arg)
         return o->priority ? 0 : 1;
 }
 
+/* A value that is not simply kept, or an argument: a FILE, or after "--" an ARG. */
+static int take(const char *cmd, int key, const char *value, void *userdata)
+{
+        struct submit_options *o = userdata;
+
+        switch (key) {
+        case CLIENT_ARG:
+                if (o->n_files >= MAX_FILES) {
+                        log_error("submit: too many files (at most %d)", MAX_FILES);
+                        return 2;
+                }
+                o->files[o->n_files++] = value;
+                return 0;
+        case CLIENT_ARG_REST:
+        case OPT_ARG:
+                return add_string(o->args, "arg", value);
+        case OPT_OUTPUT:
+                return add_string(o->outputs, "output", value);
+        case OPT_PRIORITY:
+                return parse_priority(o, value);
+        default:
+                return parse_limit(o, key, value);
+        }
+}
+
 /* 0: go on; 1 (an error, said), 2 (a usage error, said), or -1: --help was shown. */
 static int parse_options(int argc, char *argv[], struct submit_options *o)
 {
-        int ch, r = 0;
+        const struct client_option options[] = {
+                {.name = "app", .value = &o->app},
+                {.name = "stdin", .value = &o->stdin_path},
+                {.name = "arg", .key = OPT_ARG},
+                {.name = "output", .key = OPT_OUTPUT},
+                {.name = "priority", .key = OPT_PRIORITY},
+                {.name = "memory", .key = OPT_MEMORY},
+                {.name = "pids", .key = OPT_PIDS},
+                {.name = "cpus", .key = OPT_CPUS},
+                {.name = "cpu-time", .key = OPT_CPU_TIME},
+                {.name = "wall-time", .key = OPT_WALL_TIME},
+                {.name = "output-limit", .key = OPT_OUTPUT_LIMIT},
+                {.name = "file-size", .key = OPT_FILE_SIZE},
+                {.name = "open-files", .key = OPT_OPEN_FILES},
+                {.name = "wait", .flag = &o->wait},
+                {.name = "json", .flag = &o->json},
+                {.name = "url", .value = &o->url},
+                {},
+        };
+        int r;
 
         o->args = json_array();
         o->outputs = json_array();
@@ -205,66 +223,18 @@ static int parse_options(int argc, char *argv[], struct submit_options *o)
         if (!o->args || !o->outputs || !o->limits) {
                 return oom();
         }
-        opterr = 0;
-        optind = 1;
-        while ((ch = getopt_long(argc, argv, "-:h", options, NULL)) >= 0) {
-                switch (ch) {
-                case 1:
-                        if (o->n_files >= MAX_FILES) {
-                                log_error("submit: too many files (at most %d)", MAX_FILES);
-                                return 2;
-                        }
-                        o->files[o->n_files++] = optarg;
-                        break;
-                case OPT_APP:
-                        o->app = optarg;
-                        break;
-                case OPT_STDIN:
-                        o->stdin_path = optarg;
-                        break;
-                case OPT_ARG:
-                        r = add_string(o->args, "arg", optarg);
-                        break;
-                case OPT_OUTPUT:
-                        r = add_string(o->outputs, "output", optarg);
-                        break;
-                case OPT_PRIORITY:
-                        r = parse_priority(o, optarg);
-                        break;
-                case OPT_MEMORY:
-                case OPT_PIDS:
-                case OPT_CPUS:
-                case OPT_CPU_TIME:
-                case OPT_WALL_TIME:
-                case OPT_OUTPUT_LIMIT:
-                case OPT_FILE_SIZE:
-                case OPT_OPEN_FILES:
-                        r = parse_limit(o, ch, optarg);
-                        break;
-                case OPT_WAIT:
-                        o->wait = true;
-                        break;
-                case OPT_JSON:
-                        o->json = true;
-                        break;
-                case OPT_URL:
-                        o->url = optarg;
-                        break;
-                case 'h':
-                        (void) fputs(help_text, stdout);
-                        return -1;
-                default:
-                        return client_option_error("submit", ch, argv);
-                }
-                if (r != 0)
-                        return r;
-        }
-        /* After "--": the program's arguments. */
-        for (int i = optind; i < argc; i++) {
-                r = add_string(o->args, "arg", argv[i]);
-                if (r != 0)
-                        return r;
-        }
+        r = client_parse_args(
+                &(const struct client_args){
+                        .cmd = "submit",
+                        .help = help_text,
+                        .options = options,
+                        .take = take,
+                        .take_arg = take,
+                        .userdata = o,
+                },
+                argc, argv);
+        if (r != 0)
+                return r;
         if (o->n_files == 0) {
                 log_error("submit: no file given; see 'warren submit --help'");
                 return 2;

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* warren user add | ls | passwd | rm: accounts on a node. */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,13 +30,6 @@ static const char help_text[] =
         "  --help                                 show this help\n";
 
 enum {
-        OPT_ADMIN = 0x100,
-        OPT_PASSWORD_STDIN,
-        OPT_JSON,
-        OPT_URL,
-};
-
-enum {
         ACCEPT_ADMIN = 1 << 0,
         ACCEPT_PASSWORD = 1 << 1,
         ACCEPT_JSON = 1 << 2,
@@ -54,77 +46,6 @@ static int oom(void)
 {
         log_error_errno(ENOMEM, "%m");
         return 1;
-}
-
-/* argv[0] is the sub-command. 0: go on; -1: --help shown; 2: a usage error (said). */
-static int parse_args(const char *cmd, unsigned accept, int argc, char *argv[], struct user_args *a)
-{
-        static const struct option options[] = {
-                {"admin", no_argument, NULL, OPT_ADMIN},
-                {"password-stdin", no_argument, NULL, OPT_PASSWORD_STDIN},
-                {"json", no_argument, NULL, OPT_JSON},
-                {"url", required_argument, NULL, OPT_URL},
-                {"help", no_argument, NULL, 'h'},
-                {},
-        };
-        bool takes_name = accept & (NAME_REQUIRED | NAME_OPTIONAL);
-        int ch;
-
-        opterr = 0;
-        optind = 1;
-        while ((ch = getopt_long(argc, argv, "-:h", options, NULL)) >= 0) {
-                bool ok = true;
-
-                switch (ch) {
-                case 1:
-                        if (!takes_name || a->name) {
-                                log_error("%s: unexpected argument '%s'", cmd, optarg);
-                                return 2;
-                        }
-                        a->name = optarg;
-                        break;
-                case OPT_ADMIN:
-                        ok = accept & ACCEPT_ADMIN;
-                        a->admin = true;
-                        break;
-                case OPT_PASSWORD_STDIN:
-                        ok = accept & ACCEPT_PASSWORD;
-                        a->password_stdin = true;
-                        break;
-                case OPT_JSON:
-                        ok = accept & ACCEPT_JSON;
-                        a->json = true;
-                        break;
-                case OPT_URL:
-                        a->url = optarg;
-                        break;
-                case 'h':
-                        (void) fputs(help_text, stdout);
-                        return -1;
-                default:
-                        return client_option_error(cmd, ch, argv);
-                }
-                if (!ok) {
-                        optopt = 0;
-                        return client_option_error(cmd, '?', argv);
-                }
-        }
-        for (int i = optind; i < argc; i++) {
-                if (!takes_name || a->name) {
-                        log_error("%s: unexpected argument '%s'", cmd, argv[i]);
-                        return 2;
-                }
-                a->name = argv[i];
-        }
-        if ((accept & NAME_REQUIRED) && !a->name) {
-                log_error("%s: no user name given; see 'warren user --help'", cmd);
-                return 2;
-        }
-        if (a->name && a->name[0] == '\0') {
-                log_error("%s: the user name is empty", cmd);
-                return 2;
-        }
-        return 0;
 }
 
 static char *user_path(const char *name)
@@ -178,31 +99,18 @@ static int user_add(struct client *c, const struct user_args *a)
 
 static int user_ls(struct client *c, const struct user_args *a)
 {
-        _cleanup_json_ json_t *reply = NULL;
-        json_t *users, *user;
-        size_t i;
+        static const struct client_list list = {
+                .path = "/api/v1/users",
+                .key = "users",
+                .what = "user",
+                .columns = {{"NAME", "name", 16},
+                            {"RIGHTS", "rights", 13},
+                            {"STATE", "state", 8},
+                            {"CREATED", "created_at", 0},
+                            {}},
+        };
 
-        if (client_call(c, "GET", "/api/v1/users", NULL, &reply, NULL) < 0)
-                return 1;
-        if (a->json)
-                return client_print_json(reply) < 0 ? 1 : 0;
-        users = json_object_get(reply, "users");
-        if (!json_is_array(users)) {
-                log_error("user ls: the reply from %s has no user list", client_url(c));
-                return 1;
-        }
-        client_print_cell("NAME", 16, false);
-        client_print_cell("RIGHTS", 13, false);
-        client_print_cell("STATE", 8, false);
-        client_print_cell("CREATED", 0, true);
-        json_array_foreach(users, i, user)
-        {
-                client_print_cell(client_json_str(user, "name"), 16, false);
-                client_print_cell(client_json_str(user, "rights"), 13, false);
-                client_print_cell(client_json_str(user, "state"), 8, false);
-                client_print_cell(client_json_str(user, "created_at"), 0, true);
-        }
-        return fflush(stdout) == 0 ? 0 : 1;
+        return client_print_list(c, "user ls", &list, a->json);
 }
 
 static int user_passwd(struct client *c, const struct user_args *a)
@@ -243,7 +151,8 @@ static int user_rm(struct client *c, const struct user_args *a)
 int cmd_user(int argc, char *argv[])
 {
         static const struct {
-                const char *name, *cmd;
+                const char *name; /* first, for client_sub_command() */
+                const char *cmd;
                 unsigned accept;
                 int (*run)(struct client *c, const struct user_args *a);
         } subs[] = {
@@ -254,27 +163,43 @@ int cmd_user(int argc, char *argv[])
         };
         _cleanup_(client_freep) struct client *c = NULL;
         struct user_args a = {0};
+        const struct client_option options[] = {
+                {.name = "admin", .need = ACCEPT_ADMIN, .flag = &a.admin},
+                {.name = "password-stdin", .need = ACCEPT_PASSWORD, .flag = &a.password_stdin},
+                {.name = "json", .need = ACCEPT_JSON, .flag = &a.json},
+                {.name = "url", .value = &a.url},
+                {},
+        };
+        unsigned accept;
+        size_t i;
         int r;
 
-        if (argc < 2) {
-                log_error("user: no command given; see 'warren user --help'");
-                return 2;
+        r = client_sub_command("user", help_text, subs, ELEMENTSOF(subs), sizeof(subs[0]), argc,
+                               argv, &i);
+        if (r != 0)
+                return r < 0 ? 0 : r;
+        accept = subs[i].accept;
+        /* An empty name is not a missing one: it is said below. */
+        r = client_parse_args(
+                &(const struct client_args){
+                        .cmd = subs[i].cmd,
+                        .help = help_text,
+                        .options = options,
+                        .accept = accept,
+                        .arg = accept & (NAME_REQUIRED | NAME_OPTIONAL) ? &a.name : NULL,
+                        .arg_name = "user name",
+                        .see = "user",
+                        .flags = CLIENT_ARG_EMPTY_OK |
+                                 (accept & NAME_OPTIONAL ? CLIENT_ARG_OPTIONAL : 0),
+                },
+                argc - 1, argv + 1);
+        if (r == 0 && a.name && a.name[0] == '\0') {
+                log_error("%s: the user name is empty", subs[i].cmd);
+                r = 2;
         }
-        if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-            strcmp(argv[1], "help") == 0) {
-                (void) fputs(help_text, stdout);
-                return 0;
-        }
-        for (size_t i = 0; i < ELEMENTSOF(subs); i++) {
-                if (strcmp(argv[1], subs[i].name) != 0)
-                        continue;
-                r = parse_args(subs[i].cmd, subs[i].accept, argc - 1, argv + 1, &a);
-                if (r != 0)
-                        return r < 0 ? 0 : r;
-                if (client_new(a.url, CLIENT_NEED_TOKEN, &c) < 0)
-                        return 1;
-                return subs[i].run(c, &a);
-        }
-        log_error("user: unknown command '%s'; see 'warren user --help'", argv[1]);
-        return 2;
+        if (r != 0)
+                return r < 0 ? 0 : r;
+        if (client_new(a.url, CLIENT_NEED_TOKEN, &c) < 0)
+                return 1;
+        return subs[i].run(c, &a);
 }
