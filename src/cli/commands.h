@@ -6,14 +6,15 @@
 int cmd_run(int argc, char *argv[]);
 
 /* In warren-node only (see main.c). */
-int cmd_node(int argc, char *argv[]);   /* node.c */
-int cmd_login(int argc, char *argv[]);  /* login.c */
-int cmd_logout(int argc, char *argv[]); /* login.c */
-int cmd_submit(int argc, char *argv[]); /* submit.c */
-int cmd_jobs(int argc, char *argv[]);   /* jobs.c */
-int cmd_status(int argc, char *argv[]); /* jobs.c */
-int cmd_logs(int argc, char *argv[]);   /* jobs.c */
-int cmd_result(int argc, char *argv[]); /* jobs.c */
-int cmd_cancel(int argc, char *argv[]); /* jobs.c */
-int cmd_app(int argc, char *argv[]);    /* apps.c */
-int cmd_user(int argc, char *argv[]);   /* users.c */
+int cmd_node(int argc, char *argv[]);    /* node.c */
+int cmd_spawner(int argc, char *argv[]); /* node.c */
+int cmd_login(int argc, char *argv[]);   /* login.c */
+int cmd_logout(int argc, char *argv[]);  /* login.c */
+int cmd_submit(int argc, char *argv[]);  /* submit.c */
+int cmd_jobs(int argc, char *argv[]);    /* jobs.c */
+int cmd_status(int argc, char *argv[]);  /* jobs.c */
+int cmd_logs(int argc, char *argv[]);    /* jobs.c */
+int cmd_result(int argc, char *argv[]);  /* jobs.c */
+int cmd_cancel(int argc, char *argv[]);  /* jobs.c */
+int cmd_app(int argc, char *argv[]);     /* apps.c */
+int cmd_user(int argc, char *argv[]);    /* users.c */

@@ -38,13 +38,16 @@ static const struct {
         {"cancel", FULL(cmd_cancel), "cancel a job"},
         {"app", FULL(cmd_app), "list, show, add and remove apps"},
         {"user", FULL(cmd_user), "add, list, change and remove users"},
+        /* Internal: a spawner the node (re)starts; not listed. */
+        {"spawner-internal", FULL(cmd_spawner), NULL},
 };
 
 static void usage(FILE *f)
 {
         (void) fprintf(f, "Usage: warren COMMAND [OPTIONS]\n\nCommands:\n");
         for (size_t i = 0; i < ELEMENTSOF(commands); i++)
-                (void) fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+                if (commands[i].summary)
+                        (void) fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
         (void) fprintf(f, "\n'warren COMMAND --help' describes a command.\n");
 }
 

@@ -342,3 +342,35 @@ int cmd_node(int argc, char *argv[])
         }
         return node_run(&o);
 }
+
+/* `warren spawner-internal --fd N [...]`: a spawner started by the node to replace a dead one. */
+int cmd_spawner(int argc, char *argv[])
+{
+        struct sandbox_context_options o = {};
+        uint64_t fd = 0, v;
+        bool have_fd = false;
+
+        for (int i = 1; i + 1 < argc; i += 2) {
+                const char *k = argv[i], *val = argv[i + 1];
+
+                if (strcmp(k, "--fd") == 0 && parse_uint(val, 3, 1 << 20, &fd) >= 0)
+                        have_fd = true;
+                else if (strcmp(k, "--uid-base") == 0 && parse_uint(val, 0, UINT32_MAX, &v) >= 0)
+                        o.uid_base = (uid_t) v;
+                else if (strcmp(k, "--slots") == 0 && parse_uint(val, 0, 1 << 20, &v) >= 0)
+                        o.n_slots = (unsigned) v;
+                else if (strcmp(k, "--cgroup-root") == 0)
+                        o.cgroup_mount = val;
+                else if (strcmp(k, "--state-dir") == 0)
+                        o.state_dir = val;
+                else {
+                        log_error("spawner-internal: bad argument '%s'", k);
+                        return 2;
+                }
+        }
+        if (!have_fd || argc % 2 != 1) {
+                log_error("spawner-internal: is started by 'warren node', with --fd");
+                return 2;
+        }
+        spawner_serve(&o, (int) fd);
+}

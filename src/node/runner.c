@@ -201,6 +201,11 @@ static int pump(struct step_io *io, int fd, bool is_err)
         }
 }
 
+static bool spawner_gone(int r)
+{
+        return r == -EPIPE || r == -ECONNRESET || r == -ENOTCONN;
+}
+
 /*
  * Runs one step in the runner's slot, streaming its output; *ret gets the report. Negative
  * errno only when Warren could not run it.
@@ -229,6 +234,13 @@ static int run_step(struct node_runner *ru, struct step_io *io, struct sandbox_c
 
         t0 = now_ns(CLOCK_MONOTONIC);
         r = spawner_start(n->spawner, ru->slot, cfg);
+        if (spawner_gone(r)) {
+                /* It died between jobs: nothing of this job ran yet, so a new one runs it. */
+                log_error_errno(r, "event=spawner_dead slot=%u: %m; starting a new one", ru->slot);
+                r = spawner_respawn(n->spawner, ru->slot);
+                if (r >= 0)
+                        r = spawner_start(n->spawner, ru->slot, cfg);
+        }
         /* The spawner holds its own copies now: EOF on our ends comes when it closes them. */
         out_w = safe_close(out_w);
         err_w = safe_close(err_w);
@@ -263,6 +275,12 @@ static int run_step(struct node_runner *ru, struct step_io *io, struct sandbox_c
                         break;
         }
         r = spawner_finish(n->spawner, ru->slot, ret);
+        if (spawner_gone(r)) {
+                /* It died under this job, which fails (Warren's fault); the next gets a new one. */
+                log_error_errno(r, "event=spawner_dead slot=%u: %m; starting a new one", ru->slot);
+                if (spawner_respawn(n->spawner, ru->slot) < 0)
+                        log_error("event=spawner_respawn_failed slot=%u", ru->slot);
+        }
         if (r < 0)
                 return r;
         t1 = now_ns(CLOCK_MONOTONIC);

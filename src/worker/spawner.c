@@ -2,6 +2,7 @@
 #include "spawner.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdint.h>
@@ -24,6 +25,10 @@ struct spawner {
         unsigned n;
         int *fds;    /* our end of each slot's socket */
         pid_t *pids; /* the slot's process */
+        /* For spawner_respawn(): the options, as arguments of `warren spawner-internal`. */
+        char *cgroup_mount, *state_dir;
+        uid_t uid_base;
+        unsigned n_slots;
 };
 
 /* ---- the wire format: u32 length, JSON configuration; fds with the first byte ---- */
@@ -313,7 +318,7 @@ out:
         return r;
 }
 
-_noreturn_ static void spawner_main(const struct sandbox_context_options *opts, int sock)
+_noreturn_ void spawner_serve(const struct sandbox_context_options *opts, int sock)
 {
         struct sandbox_context *ctx = NULL;
         struct sigaction sa = {.sa_handler = on_cancel};
@@ -354,7 +359,14 @@ int spawner_new(const struct sandbox_context_options *opts, unsigned n, struct s
                 return -ENOMEM;
         s->fds = malloc(n * sizeof(int));
         s->pids = malloc(n * sizeof(pid_t));
-        if (!s->fds || !s->pids) {
+        if (opts && opts->cgroup_mount)
+                s->cgroup_mount = strdup(opts->cgroup_mount);
+        if (opts && opts->state_dir)
+                s->state_dir = strdup(opts->state_dir);
+        s->uid_base = opts ? opts->uid_base : 0;
+        s->n_slots = opts ? opts->n_slots : 0;
+        if (!s->fds || !s->pids || (opts && opts->cgroup_mount && !s->cgroup_mount) ||
+            (opts && opts->state_dir && !s->state_dir)) {
                 spawner_free(s);
                 return -ENOMEM;
         }
@@ -378,7 +390,7 @@ int spawner_new(const struct sandbox_context_options *opts, unsigned n, struct s
                         /* Not the other slots' sockets: their EOF must not wait for us. */
                         for (unsigned i = 0; i < s->n; i++)
                                 (void) close(s->fds[i]);
-                        spawner_main(opts, pair[1]);
+                        spawner_serve(opts, pair[1]);
                 }
                 (void) close(pair[1]);
                 s->fds[s->n] = pair[0];
@@ -406,8 +418,76 @@ struct spawner *spawner_free(struct spawner *s)
         }
         free(s->fds);
         free(s->pids);
+        free(s->cgroup_mount);
+        free(s->state_dir);
         free(s);
         return NULL;
+}
+
+int spawner_respawn(struct spawner *s, unsigned slot)
+{
+        char fd_arg[16], uid_arg[24], slots_arg[24];
+        const char *argv[16];
+        size_t n = 0;
+        int pair[2];
+        pid_t pid;
+
+        if (slot >= s->n)
+                return -EINVAL;
+        /* The old one is gone, or made to go: reap it. */
+        (void) kill(s->pids[slot], SIGKILL);
+        while (waitpid(s->pids[slot], NULL, 0) < 0 && errno == EINTR)
+                ;
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
+                return -errno;
+
+        /* Everything the child needs is made now: between fork() and execve() in a threaded
+         * process, only async-signal-safe calls. */
+        (void) snprintf(fd_arg, sizeof(fd_arg), "%d", 3);
+        (void) snprintf(uid_arg, sizeof(uid_arg), "%u", (unsigned) s->uid_base);
+        (void) snprintf(slots_arg, sizeof(slots_arg), "%u", s->n_slots);
+        argv[n++] = "warren";
+        argv[n++] = "spawner-internal";
+        argv[n++] = "--fd";
+        argv[n++] = fd_arg;
+        argv[n++] = "--uid-base";
+        argv[n++] = uid_arg;
+        argv[n++] = "--slots";
+        argv[n++] = slots_arg;
+        if (s->cgroup_mount) {
+                argv[n++] = "--cgroup-root";
+                argv[n++] = s->cgroup_mount;
+        }
+        if (s->state_dir) {
+                argv[n++] = "--state-dir";
+                argv[n++] = s->state_dir;
+        }
+        argv[n] = NULL;
+
+        pid = fork();
+        if (pid < 0) {
+                int r = -errno;
+                (void) close(pair[0]);
+                (void) close(pair[1]);
+                return r;
+        }
+        if (pid == 0) {
+                sigset_t none;
+
+                (void) sigemptyset(&none);
+                (void) sigprocmask(SIG_SETMASK, &none, NULL);
+                if (pair[1] == 3 ? fcntl(3, F_SETFD, 0) < 0 : dup2(pair[1], 3) < 0)
+                        _exit(1);
+                if (close_range(4, ~0U, 0) < 0)
+                        _exit(1);
+                (void) execv("/proc/self/exe", (char *const *) argv);
+                _exit(127);
+        }
+        (void) close(pair[1]);
+        (void) close(s->fds[slot]);
+        s->fds[slot] = pair[0];
+        s->pids[slot] = pid;
+        return 0;
 }
 
 unsigned spawner_size(const struct spawner *s)

@@ -15,6 +15,7 @@
 
 #include <sys/types.h>
 
+#include "common/cleanup.h"
 #include "sandbox/sandbox.h"
 
 /* The largest configuration a request may carry (argv, env, mounts): big inputs go in files. */
@@ -50,6 +51,16 @@ int spawner_run(struct spawner *s, unsigned slot, const struct sandbox_config *c
 int spawner_start(struct spawner *s, unsigned slot, const struct sandbox_config *cfg);
 int spawner_fd(const struct spawner *s, unsigned slot);
 int spawner_finish(struct spawner *s, unsigned slot, struct sandbox_report *ret);
+
+/*
+ * Replaces the spawner of slot `slot` (dead, or in a state no one trusts) with a new one: kills and
+ * reaps the old process, then starts `/proc/self/exe spawner-internal ...` (fork and exec: safe in
+ * a threaded process) on a new socket. Only the caller that uses the slot may call it.
+ */
+int spawner_respawn(struct spawner *s, unsigned slot);
+
+/* The loop of a spawner process on socket sock (what `warren spawner-internal` runs). */
+_noreturn_ void spawner_serve(const struct sandbox_context_options *opts, int sock);
 
 /* Kills the sandbox slot `slot` is running, if any (async-signal-safe). */
 int spawner_cancel(struct spawner *s, unsigned slot);

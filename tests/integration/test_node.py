@@ -615,6 +615,56 @@ def test_metrics():
         check(needle in text, f"{needle} in metrics")
 
 
+def spawners(n):
+    """The node's child processes (of any of its threads)."""
+    pids = []
+    for task in os.listdir(f"/proc/{n.proc.pid}/task"):
+        try:
+            with open(f"/proc/{n.proc.pid}/task/{task}/children") as f:
+                pids += [int(x) for x in f.read().split()]
+        except OSError:
+            pass
+    out = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                out.append(pid)
+        except OSError:
+            pass
+    return sorted(out)
+
+
+@test
+def test_dead_spawners_are_replaced():
+    n = Node(workers=2)
+    try:
+        tok = n.login()
+        before = spawners(n)
+        check_eq(len(before), 2, f"two spawners: {before}")
+        for pid in before:
+            os.kill(pid, signal.SIGKILL)
+        for i in range(4):
+            job = n.submit(tok, {"app": "sh", "source": f"echo {i}"})
+            check_eq((job["state"], job["result"]["run"]["stdout"]["text"]),
+                     ("finished", f"{i}\n"), f"job {i} after the spawners died: {job}")
+        after = wait_for(lambda: len(spawners(n)) == 2 and spawners(n), 10, "two spawners")
+        check(not set(after) & set(before), f"new processes: {before} -> {after}")
+        check(b"event=spawner_dead" in n.stderr(), "logged")
+        # A spawner that dies under a job: that job fails (Warren's fault), the next ones run.
+        jid = n.submit(tok, {"app": "sh", "source": "echo started; sleep 30"}, wait=False)["id"]
+        wait_state(n, tok, jid, {"running"})
+        for pid in spawners(n):
+            os.kill(pid, signal.SIGKILL)
+        r = n.request("GET", f"/api/v1/jobs/{jid}?wait=true&timeout=30", token=tok)
+        check_eq(r.json["state"], "failed", f"the job under the dead spawner: {r.json}")
+        check(r.json["error"], "it says why")
+        for i in range(3):
+            job = n.submit(tok, {"app": "sh", "source": "echo again"})
+            check_eq(job["state"], "finished", f"after: {job}")
+    finally:
+        n.close()
+
+
 @test
 def test_kill_9_loses_no_job_and_reruns_once():
     n = Node(workers=1)
