@@ -55,6 +55,12 @@ json_t *node_job_json(struct store *st, const struct store_job *j, bool with_res
                 json_decref(result);
                 return NULL;
         }
+        if (json_object_set_new(o, "exit_code",
+                                j->has_exit_code ? json_integer(j->exit_code) : json_null()) < 0) {
+                json_decref(o);
+                json_decref(result);
+                return NULL;
+        }
         if (with_result && json_object_set_new(o, "result", result ? result : json_null()) < 0) {
                 json_decref(o);
                 return NULL;

@@ -1492,12 +1492,17 @@ int store_app_delete(struct store *s, int64_t id)
 
 /* ---- jobs ---- */
 
+/* The last column is the result's top-level exit_code (an integer, or NULL), for lists that do
+ * not read the result itself. */
 #define JOB_COLUMNS                                                                             \
         "id, app_id, owner_id, group_id, mode, state, priority, attempts, spec, result, error," \
-        " created_at, started_at, finished_at"
+        " created_at, started_at, finished_at, " JOB_EXIT_CODE
 #define JOB_SUMMARY_COLUMNS                                                                  \
         "id, app_id, owner_id, group_id, mode, state, priority, attempts, NULL, NULL, NULL," \
-        " created_at, started_at, finished_at"
+        " created_at, started_at, finished_at, " JOB_EXIT_CODE
+#define JOB_EXIT_CODE                                                                   \
+        "CASE WHEN json_valid(result) AND json_type(result, '$.exit_code') = 'integer'" \
+        " THEN json_extract(result, '$.exit_code') END"
 
 void store_job_clear(struct store_job *j)
 {
@@ -1549,6 +1554,8 @@ static int job_from_row(sqlite3_stmt *st, struct store_job *ret)
         j.created_at = sqlite3_column_int64(st, 11);
         j.started_at = sqlite3_column_int64(st, 12);
         j.finished_at = sqlite3_column_int64(st, 13);
+        j.has_exit_code = sqlite3_column_type(st, 14) == SQLITE_INTEGER;
+        j.exit_code = j.has_exit_code ? sqlite3_column_int(st, 14) : 0;
         *ret = j;
         j = (struct store_job){};
         return 0;

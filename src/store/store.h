@@ -245,6 +245,10 @@ struct store_job {
         int64_t created_at;
         int64_t started_at;  /* 0 if never started; the start of the latest attempt */
         int64_t finished_at; /* 0 unless finished, failed or cancelled */
+        /* The result's top-level "exit_code", when it is an integer: in every record, lists too
+         * (the store reads that one member of the result; the rest stays opaque). */
+        bool has_exit_code;
+        int exit_code;
 };
 
 void store_job_clear(struct store_job *j);

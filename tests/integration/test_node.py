@@ -260,6 +260,11 @@ def test_sh_job_with_wait():
     check_eq(job["owner"], "alice", "owner")
     check_eq(job["mode"], "0700", "jobs are private")
     check_eq(job["attempts"], 1, "attempts")
+    check_eq(job["exit_code"], 3, "the job's exit code")
+    listed = [j for j in node().request("GET", "/api/v1/jobs?state=finished",
+                                        token=user("alice")).json["jobs"] if j["id"] == job["id"]]
+    check_eq(listed[0]["exit_code"], 3, "exit code in the list")
+    check("result" not in listed[0], "lists carry no results")
 
 
 @test

@@ -1147,6 +1147,57 @@ static void test_finish(void **state)
         assert_int_equal(store_job_claim_next(s, &j), -ENOENT);
 }
 
+/* The result's exit_code is read for every record, lists included; only an integer counts. */
+static void test_exit_code(void **state)
+{
+        struct fixture *f = *state;
+        _cleanup_(store_closep) struct store *s = NULL;
+        _cleanup_(store_job_clear) struct store_job j = {};
+
+        static const struct {
+                const char *result;
+                bool has;
+                int code;
+        } cases[] = {
+                {"{\"exit_code\":3,\"run\":{\"exit_code\":9}}", true, 3},
+                {"{\"exit_code\":-1}", true, -1},
+                {"{\"exit_code\":\"3\"}", false, 0},
+                {"{\"exit_code\":1.5}", false, 0},
+                {"{\"run\":{\"exit_code\":9}}", false, 0},
+                {"not json at all", false, 0},
+                {NULL, false, 0},
+        };
+        const struct store_job_filter filter = {.limit = 10};
+        struct store_job *list = NULL;
+        char ids[ELEMENTSOF(cases)][STORE_JOB_ID_SIZE];
+        size_t n = 0;
+        int64_t app;
+
+        s = open_ok(f->path);
+        app = make_app(s, "sh");
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                insert_job(s, app, 1, 0, ids[i]);
+                assert_int_equal(
+                        store_job_transition(s, ids[i], STORE_JOB_QUEUED, STORE_JOB_RUNNING), 0);
+                assert_int_equal(
+                        store_job_finish(s, ids[i], STORE_JOB_FINISHED, cases[i].result, NULL), 0);
+                assert_int_equal(store_job_get(s, ids[i], &j), 0);
+                assert_int_equal(j.has_exit_code, cases[i].has);
+                assert_int_equal(j.exit_code, cases[i].code);
+                store_job_clear(&j);
+        }
+        assert_int_equal(store_job_list(s, &filter, &list, &n), 0);
+        assert_int_equal(n, ELEMENTSOF(cases));
+        for (size_t k = 0; k < n; k++)
+                for (size_t i = 0; i < ELEMENTSOF(cases); i++)
+                        if (strcmp(list[k].id, ids[i]) == 0) {
+                                assert_null(list[k].result);
+                                assert_int_equal(list[k].has_exit_code, cases[i].has);
+                                assert_int_equal(list[k].exit_code, cases[i].code);
+                        }
+        list = store_job_array_free(list, n);
+}
+
 static void test_requeue_after_crash(void **state)
 {
         struct fixture *f = *state;
@@ -1785,6 +1836,7 @@ int main(void)
                 T(test_claim_order),
                 T(test_transition_cas),
                 T(test_finish),
+                T(test_exit_code),
                 T(test_requeue_after_crash),
                 T(test_crash_in_child),
                 T(test_list_pagination),
