@@ -217,6 +217,28 @@ static int bootstrap_admin(struct node *n, struct store *st, int64_t *ret_id)
         return 1;
 }
 
+/* Apps ask for memory, pids and cpu time limits: say at once if this node cannot enforce them. */
+static void warn_unenforceable_limits(const struct sandbox_context_options *sopts)
+{
+        struct sandbox_context *ctx = NULL;
+        int r = sandbox_context_new(sopts, &ctx);
+
+        if (r < 0) {
+                log_warning_errno(r, "event=sandbox_unavailable error='%m'");
+                return;
+        }
+        if (!sandbox_context_can_limit(ctx, SANDBOX_LIMIT_MEMORY) ||
+            !sandbox_context_can_limit(ctx, SANDBOX_LIMIT_PIDS) ||
+            !sandbox_context_can_limit(ctx, SANDBOX_LIMIT_CPU_TIME))
+                log_warning("event=limits_unenforceable memory=%s pids=%s cpu_time=%s "
+                            "hint='jobs whose app sets these limits will fail: run the node as "
+                            "root, or give it a delegated cgroup'",
+                            sandbox_context_can_limit(ctx, SANDBOX_LIMIT_MEMORY) ? "yes" : "no",
+                            sandbox_context_can_limit(ctx, SANDBOX_LIMIT_PIDS) ? "yes" : "no",
+                            sandbox_context_can_limit(ctx, SANDBOX_LIMIT_CPU_TIME) ? "yes" : "no");
+        (void) sandbox_context_free(ctx);
+}
+
 static const struct http_route routes[] = {
         {"POST", "/api/v1/login", "login", node_route_login},
         {"POST", "/api/v1/logout", "logout", node_route_logout},
@@ -409,6 +431,7 @@ int node_run(struct node_options *opts)
         if (setup_mount_namespace(n) < 0)
                 goto finish;
         sopts.cgroup_mount = opts->cgroup_mount;
+        warn_unenforceable_limits(&sopts);
         r = spawner_new(&sopts, opts->workers, &n->spawner);
         if (r < 0) {
                 log_error_errno(r, "Failed to start the spawners: %m");

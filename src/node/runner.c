@@ -500,8 +500,15 @@ static int run_job(struct node_runner *ru, struct store *st, const struct store_
                 ran = true;
                 if (rep.status == SANDBOX_INTERNAL_ERROR) {
                         r = -EIO;
-                        set_error(ret_error, "the sandbox of the %s step failed: %s", name,
-                                  rep.error);
+                        if (rep.error_errno == EOPNOTSUPP)
+                                set_error(ret_error,
+                                          "this node cannot enforce the limits of the %s step "
+                                          "(no usable cgroup: run the node as root, or give it a "
+                                          "delegated cgroup)",
+                                          name);
+                        else
+                                set_error(ret_error, "the sandbox of the %s step failed: %s", name,
+                                          rep.error);
                         goto out;
                 }
                 /* A build that did not succeed ends the job: its report says why. */

@@ -41,9 +41,11 @@ class Reply:
 class Node:
     """One node process. state: reuse a state directory (a restart)."""
 
-    def __init__(self, *extra, state=None, workers=2):
+    def __init__(self, *extra, state=None, workers=2, prefix=(), env=None):
         self.own_state = state is None
         self.state = state or tempfile.mkdtemp(prefix="warren-node-")
+        self.prefix = list(prefix)
+        self.env = env
         self.extra = list(extra)
         self.workers = workers
         self.proc = None
@@ -58,9 +60,9 @@ class Node:
         self.log = open(self.stderr_path, "ab")
         self.log_offset = self.log.tell()
         self.proc = subprocess.Popen(
-            [WARREN, "node", "--state", self.state, "--listen", "127.0.0.1:0",
-             "--workers", str(self.workers)] + self.extra,
-            stdout=subprocess.DEVNULL, stderr=self.log)
+            self.prefix + [WARREN, "node", "--state", self.state, "--listen", "127.0.0.1:0",
+                           "--workers", str(self.workers)] + self.extra,
+            stdout=subprocess.DEVNULL, stderr=self.log, env=self.env)
         deadline = time.monotonic() + 30
         while True:
             m = re.search(rb"listening on http://127\.0\.0\.1:(\d+)", self.stderr())

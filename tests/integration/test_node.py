@@ -671,6 +671,40 @@ def test_dead_spawners_are_replaced():
 
 
 @test
+def test_unprivileged_node():
+    """A node run by an ordinary user: no cgroups, so apps with cgroup limits fail clearly, and
+    apps without them run."""
+    import shutil
+    import tempfile
+    d = tempfile.mkdtemp(prefix="warren-node-nobody-")
+    os.chmod(d, 0o755)
+    state = os.path.join(d, "state")
+    os.makedirs(state)
+    os.chown(state, 65534, 65534)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": state}
+    n = Node(state=state, workers=1, env=env,
+             prefix=["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"])
+    try:
+        check(b"event=limits_unenforceable" in n.stderr(), f"warned: {n.stderr()!r}")
+        tok = n.login()
+        job = n.submit(tok, {"app": "sh", "source": "echo hi"})
+        check_eq(job["state"], "failed", "memory limits cannot be enforced")
+        check("cannot enforce" in job["error"], f"a clear error: {job['error']!r}")
+        r = n.request("POST", "/api/v1/apps", {
+            "name": "plain-sh", "source_file": "main.sh", "run": {"argv": ["/bin/sh", "{source}"]},
+            "limits": {"wall_time": 10}}, token=tok)
+        check_eq(r.status, 201, f"app: {r}")
+        job = n.submit(tok, {"app": "plain-sh", "outputs": ["f"],
+                             "source": "echo hi; echo x > f; id -u"})
+        check_eq(job["state"], "finished", f"runs: {job}")
+        check_eq(job["result"]["run"]["stdout"]["text"], "hi\n1000\n", "output")
+        check_eq(job["result"]["outputs"]["f"]["text"], "x\n", "its /work")
+    finally:
+        n.close()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@test
 def test_kill_9_loses_no_job_and_reruns_once():
     n = Node(workers=1)
     try:
