@@ -137,6 +137,10 @@ int node_begin(struct node *n, struct http_request *req, struct store **st,
  * answered (400/413/...). */
 int node_parse_body(struct http_request *req, const struct json_field *fields, size_t n,
                     json_t **ret);
+/* auth_check() of action (perm) on an object with this acl (NULL: on no object); on refusal the
+ * request is answered (node_reply_denied()) and the negative errno returned. */
+int node_authorize(struct http_request *req, const struct node_caller *c, enum auth_action action,
+                   enum auth_perm perm, const struct store_acl *acl, const char *what);
 /* Answers the request from auth_check()'s negative answer (403 or 404 as it says). */
 int node_reply_denied(struct http_request *req, int r, const char *what);
 /* A user's public JSON (never its hash). */
@@ -179,5 +183,7 @@ json_t *node_job_json(struct store *st, const struct store_job *j, bool with_res
 int node_runners_start(struct node *n);
 /* Waits for the runners to finish their jobs (or kills them if kill) and joins them. */
 void node_runners_stop(struct node *n, bool kill);
+/* Publishes the job's end (its JSON with the result, as stored) to the hub. */
+void node_publish_end(struct node *n, struct store *st, const char *job_id);
 /* Kills the job if a runner runs it: 1 if it did, 0 if no runner runs it. */
 int node_runner_cancel(struct node *n, const char *job_id);

@@ -105,22 +105,18 @@ static int lookup_app(struct http_request *req, struct store *st, const struct n
                       enum auth_action action, enum auth_perm perm, struct store_app *ret)
 {
         const char *name = http_request_param(req, "name");
-        struct auth_object obj;
         int r;
 
-        r = auth_check(&c->subject, action, NULL, perm);
+        r = node_authorize(req, c, action, perm, NULL, "app");
         if (r < 0)
-                return node_reply_denied(req, r, "app"), r;
+                return r;
         r = name && store_name_valid(name) ? store_app_get_by_name(st, name, ret) : -ENOENT;
         if (r < 0)
                 return node_reply_denied(req, r, "app"), r;
-        obj = acl_object(&ret->acl);
-        r = auth_check(&c->subject, action, &obj, perm);
-        if (r < 0) {
+        r = node_authorize(req, c, action, perm, &ret->acl, "app");
+        if (r < 0)
                 store_app_clear(ret);
-                return node_reply_denied(req, r, "app"), r;
-        }
-        return 0;
+        return r;
 }
 
 void node_route_apps_get(struct http_request *req, void *userdata)

@@ -79,6 +79,21 @@ static int hash_password(const char *password, size_t len, char hash[static AUTH
         return r;
 }
 
+int node_authorize(struct http_request *req, const struct node_caller *c, enum auth_action action,
+                   enum auth_perm perm, const struct store_acl *acl, const char *what)
+{
+        struct auth_object obj;
+        int r;
+
+        if (acl)
+                obj = (struct auth_object){
+                        .owner = acl->owner, .group = acl->group, .mode = acl->mode};
+        r = auth_check(&c->subject, action, acl ? &obj : NULL, perm);
+        if (r < 0)
+                (void) node_reply_denied(req, r, what);
+        return r;
+}
+
 int node_reply_denied(struct http_request *req, int r, const char *what)
 {
         if (r == -ENOENT)
@@ -372,21 +387,27 @@ void node_route_logout(struct http_request *req, void *userdata)
         node_store_put(n, st);
 }
 
-void node_route_whoami(struct http_request *req, void *userdata)
+/* Answers 200 with the user's JSON as it is now. */
+static void reply_user(struct http_request *req, struct store *st, int64_t id)
 {
-        struct node *n = userdata;
-        _cleanup_(node_caller_clear) struct node_caller c = {};
         _cleanup_(store_user_clear) struct store_user u = {};
-        struct store *st = NULL;
-        int r;
+        int r = store_user_get(st, id, &u);
 
-        if (node_begin(n, req, &st, &c) < 0)
-                return;
-        r = store_user_get(st, c.user_id, &u);
         if (r < 0)
                 (void) http_reply_errno(req, r, "cannot read the user");
         else
                 (void) http_reply_json(req, 200, node_user_json(st, &u));
+}
+
+void node_route_whoami(struct http_request *req, void *userdata)
+{
+        struct node *n = userdata;
+        _cleanup_(node_caller_clear) struct node_caller c = {};
+        struct store *st = NULL;
+
+        if (node_begin(n, req, &st, &c) < 0)
+                return;
+        reply_user(req, st, c.user_id);
         node_store_put(n, st);
 }
 
@@ -529,23 +550,18 @@ static int lookup_user(struct http_request *req, struct store *st, const struct 
                        enum auth_action action, enum auth_perm perm, struct store_user *ret)
 {
         const char *name = http_request_param(req, "name");
-        struct auth_object obj;
         int r;
 
-        r = auth_check(&c->subject, action, NULL, perm);
+        r = node_authorize(req, c, action, perm, NULL, "user");
         if (r < 0)
-                return node_reply_denied(req, r, "user"), r;
+                return r;
         r = name && store_name_valid(name) ? store_user_get_by_name(st, name, ret) : -ENOENT;
         if (r < 0)
                 return node_reply_denied(req, r, "user"), r;
-        obj = (struct auth_object){
-                .owner = ret->acl.owner, .group = ret->acl.group, .mode = ret->acl.mode};
-        r = auth_check(&c->subject, action, &obj, perm);
-        if (r < 0) {
+        r = node_authorize(req, c, action, perm, &ret->acl, "user");
+        if (r < 0)
                 store_user_clear(ret);
-                return node_reply_denied(req, r, "user"), r;
-        }
-        return 0;
+        return r;
 }
 
 void node_route_users_get(struct http_request *req, void *userdata)
@@ -615,11 +631,7 @@ void node_route_users_update(struct http_request *req, void *userdata)
                 }
                 log_info("event=user_password user='%s' by='%s'", u.name, c.name);
         }
-        r = store_user_get(st, u.id, &after);
-        if (r < 0)
-                (void) http_reply_errno(req, r, "cannot read the user");
-        else
-                (void) http_reply_json(req, 200, node_user_json(st, &after));
+        reply_user(req, st, u.id);
 out:
         node_store_put(n, st);
 }

@@ -94,23 +94,18 @@ static int lookup_job(struct http_request *req, struct store *st, const struct n
                       enum auth_action action, enum auth_perm perm, struct store_job *ret)
 {
         const char *id = http_request_param(req, "id");
-        struct auth_object obj;
         int r;
 
-        r = auth_check(&c->subject, action, NULL, perm);
+        r = node_authorize(req, c, action, perm, NULL, "job");
         if (r < 0)
-                return node_reply_denied(req, r, "job"), r;
+                return r;
         r = id && store_job_id_valid(id) ? store_job_get(st, id, ret) : -ENOENT;
         if (r < 0)
                 return node_reply_denied(req, r, "job"), r;
-        obj = (struct auth_object){
-                .owner = ret->acl.owner, .group = ret->acl.group, .mode = ret->acl.mode};
-        r = auth_check(&c->subject, action, &obj, perm);
-        if (r < 0) {
+        r = node_authorize(req, c, action, perm, &ret->acl, "job");
+        if (r < 0)
                 store_job_clear(ret);
-                return node_reply_denied(req, r, "job"), r;
-        }
-        return 0;
+        return r;
 }
 
 /* Waits (bounded) for the job's end, then answers with the job as it is. */
@@ -320,21 +315,6 @@ out:
         node_store_put(n, st);
 }
 
-static void publish_end(struct node *n, struct store *st, const char *id)
-{
-        _cleanup_(store_job_clear) struct store_job j = {};
-        _cleanup_free_ char *text = NULL;
-        json_t *o;
-
-        if (store_job_get(st, id, &j) < 0)
-                return;
-        o = node_job_json(st, &j, true);
-        text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-        json_decref(o);
-        if (text)
-                (void) hub_end(n->hub, id, text, strlen(text));
-}
-
 void node_route_jobs_cancel(struct http_request *req, void *userdata)
 {
         struct node *n = userdata;
@@ -373,7 +353,7 @@ void node_route_jobs_cancel(struct http_request *req, void *userdata)
         log_info("event=job_cancel job=%s by='%s'", j.id, c.name);
         /* A runner that runs it kills it and tells its followers; otherwise we do. */
         if (node_runner_cancel(n, j.id) == 0)
-                publish_end(n, st, j.id);
+                node_publish_end(n, st, j.id);
         reply_job_after_wait(n, req, st, j.id, 0, 200);
 out:
         node_store_put(n, st);

@@ -555,7 +555,7 @@ out:
         return r;
 }
 
-static void publish_end(struct node *n, struct store *st, const char *id)
+void node_publish_end(struct node *n, struct store *st, const char *id)
 {
         _cleanup_(store_job_clear) struct store_job j = {};
         _cleanup_free_ char *text = NULL;
@@ -611,7 +611,7 @@ static void runner_handle(struct node_runner *ru, struct store *st, struct store
                 log_error_errno(r, "event=store_error job=%s: %m", job->id);
         metrics_observe_job(n->metrics, (double) (now_ns(CLOCK_MONOTONIC) - t0) / 1e9);
         if (!runner_flag(ru, &ru->requeue))
-                publish_end(n, st, job->id);
+                node_publish_end(n, st, job->id);
 
         (void) pthread_mutex_lock(&ru->lock);
         ru->job_id[0] = '\0';
