@@ -583,7 +583,6 @@ void node_route_users_update(struct http_request *req, void *userdata)
         struct node *n = userdata;
         _cleanup_(node_caller_clear) struct node_caller c = {};
         _cleanup_(store_user_clear) struct store_user u = {};
-        _cleanup_(store_user_clear) struct store_user after = {};
         _cleanup_json_ json_t *root = NULL;
         enum auth_rights rights;
         char hash[AUTH_PASSWORD_HASH_MAX];
