@@ -27,6 +27,11 @@
  * and frees the request. A streamed reply's cookie belongs to the MHD response, whose free
  * callback MHD runs once, when it lets go of the response (the client may have gone away).
  *
+ * TLS. Given a certificate and a key, MHD runs GnuTLS on every connection (MHD_USE_TLS) with
+ * HTTP_TLS_PRIORITIES; the handshake happens on the connection's thread, under the same idle
+ * timeout as a request. MHD keeps the pointers to the PEM texts rather than copies, so the server
+ * holds its own copies for its life (the key wiped when it is freed).
+ *
  * The listen socket is created here, so that bind() errors come back as errno; MHD gets a
  * duplicate of it (a failed MHD_start_daemon() may or may not close what it was given, and a
  * leak is better than closing someone else's descriptor). MHD_quiesce_daemon() hands that
@@ -78,6 +83,7 @@ struct http_server {
         uint16_t port;
         int listen_fd; /* ours: before MHD started, and once quiesce took it back */
         bool quiesced;
+        char *tls_cert, *tls_key; /* copies: MHD keeps the pointers it is given */
 };
 
 struct owned_str {
@@ -947,6 +953,7 @@ int http_server_start(const struct http_server_options *opts, struct http_server
 {
         _cleanup_(http_server_freep) struct http_server *s = NULL;
         _cleanup_close_ int mhd_fd = -EBADF;
+        struct MHD_OptionItem tls[4] = {{MHD_OPTION_END, 0, NULL}};
         unsigned flags;
         bool ipv6 = false, any6 = false;
         int r;
@@ -977,6 +984,24 @@ int http_server_start(const struct http_server_options *opts, struct http_server
         if (s->opts.max_header > SIZE_MAX / 2 || s->opts.max_body > SIZE_MAX / 2)
                 return -EINVAL;
 
+        if (!opts->tls_cert_pem != !opts->tls_key_pem)
+                return -EINVAL;
+        if (opts->tls_cert_pem) {
+                if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+                        return -EOPNOTSUPP;
+                s->tls_cert = strdup(opts->tls_cert_pem);
+                s->tls_key = strdup(opts->tls_key_pem);
+                if (!s->tls_cert || !s->tls_key)
+                        return -ENOMEM;
+                tls[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert};
+                tls[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key};
+                tls[2] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
+                                                 (void *) HTTP_TLS_PRIORITIES};
+                tls[3] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+        }
+        s->opts.tls_cert_pem = s->tls_cert;
+        s->opts.tls_key_pem = s->tls_key;
+
         r = listen_socket(opts->address, opts->port, &s->listen_fd, &s->port, &ipv6, &any6);
         if (r < 0)
                 return r;
@@ -986,6 +1011,8 @@ int http_server_start(const struct http_server_options *opts, struct http_server
 
         flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
                 MHD_USE_ITC | MHD_USE_ERROR_LOG;
+        if (s->tls_cert)
+                flags |= MHD_USE_TLS;
         if (any6)
                 flags |= MHD_USE_DUAL_STACK;
         else if (ipv6)
@@ -998,7 +1025,7 @@ int http_server_start(const struct http_server_options *opts, struct http_server
                 s->opts.max_connections_per_ip, MHD_OPTION_CONNECTION_TIMEOUT, s->opts.timeout_s,
                 MHD_OPTION_CONNECTION_MEMORY_LIMIT, s->opts.max_header + POOL_SLACK,
                 MHD_OPTION_NOTIFY_COMPLETED, request_completed, s, MHD_OPTION_UNESCAPE_CALLBACK,
-                unescape_nothing, s, MHD_OPTION_END);
+                unescape_nothing, s, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
         if (!s->daemon) {
                 /* Whether MHD closed mhd_fd is not said: leave it rather than risk closing a
                  * number reused by another thread. */
@@ -1040,6 +1067,11 @@ struct http_server *http_server_free(struct http_server *s)
         if (s->daemon)
                 MHD_stop_daemon(s->daemon);
         s->listen_fd = safe_close(s->listen_fd);
+        free(s->tls_cert);
+        if (s->tls_key) {
+                explicit_bzero(s->tls_key, strlen(s->tls_key));
+                free(s->tls_key);
+        }
         free(s);
         return NULL;
 }

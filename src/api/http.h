@@ -71,9 +71,22 @@ struct http_server_options {
         size_t n_routes;
         void *userdata;       /* passed to every handler and to on_done */
         http_done_fn on_done; /* may be NULL */
+        /* HTTPS: the server's certificate (chain) and its private key, PEM text, NUL-terminated,
+         * read and bounded by the caller and copied here (the key is wiped when the server is
+         * freed). Both NULL: plain HTTP. TLS 1.2 and 1.3 only, AEAD ciphers with forward
+         * secrecy, the server's preference first (HTTP_TLS_PRIORITIES). */
+        const char *tls_cert_pem;
+        const char *tls_key_pem;
 };
 
-/* Binds, listens and starts serving. -EADDRINUSE, -EACCES, -EINVAL (bad address), ... */
+/* The GnuTLS priority string of an HTTPS server. */
+#define HTTP_TLS_PRIORITIES                                                           \
+        "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-RSA:-VERS-DTLS-ALL:-CIPHER-ALL:" \
+        "+AES-256-GCM:+AES-128-GCM:+CHACHA20-POLY1305:%SERVER_PRECEDENCE"
+
+/* Binds, listens and starts serving. -EADDRINUSE, -EACCES, -EINVAL (bad address, one of the TLS
+ * texts without the other), -EOPNOTSUPP (libmicrohttpd without TLS), -EIO (MHD refused to start:
+ * with TLS, a certificate or key it could not use), ... */
 int http_server_start(const struct http_server_options *opts, struct http_server **ret);
 /* The port actually bound. */
 uint16_t http_server_port(const struct http_server *s);

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "common/json.h"
@@ -36,7 +37,7 @@
 /* A node pings idle event streams every 15 s: a minute without a byte is a dead connection. */
 #define IDLE_TIMEOUT_S   60L
 #define MAX_URL          2048
-#define MAX_CONFIG       ((size_t) 64 << 10)
+#define MAX_CONFIG       ((size_t) 1 << 20)
 #define MAX_ERROR_BODY   ((size_t) 64 << 10)
 #define MAX_FOLLOW_RETRY 5
 
@@ -187,6 +188,8 @@ int client_config_path(char **ret)
 void client_config_done(struct client_config *cfg)
 {
         free(cfg->url);
+        free(cfg->ca);
+        free(cfg->pin);
         if (cfg->token)
                 wipe_free(cfg->token, strlen(cfg->token));
         *cfg = (struct client_config){0};
@@ -199,7 +202,7 @@ int client_config_load(struct client_config *ret)
         _cleanup_json_ json_t *root = NULL;
         struct client_config cfg = {0};
         struct json_error err;
-        const char *url = NULL, *token = NULL;
+        const char *url = NULL, *token = NULL, *ca = NULL, *pin = NULL;
         struct stat st;
         char *buf;
         ssize_t n;
@@ -254,13 +257,18 @@ int client_config_load(struct client_config *ret)
                 r = json_get_string(root, "url", MAX_URL, &url, NULL, &err);
         if (r >= 0)
                 r = json_get_string(root, "token", CLIENT_MAX_TOKEN, &token, NULL, &err);
+        if (r >= 0)
+                r = json_get_string(root, "ca", CLIENT_MAX_CA, &ca, NULL, &err);
+        if (r >= 0)
+                r = json_get_string(root, "pin", CLIENT_MAX_PIN, &pin, NULL, &err);
         if (r < 0) {
                 log_error("'%s' is not a valid configuration: %s", path, err.message);
                 return -EINVAL;
         }
         if (url && !(cfg.url = strdup(url)))
                 return log_error_errno(ENOMEM, "%m");
-        if (token && !(cfg.token = strdup(token))) {
+        if ((token && !(cfg.token = strdup(token))) || (ca && !(cfg.ca = strdup(ca))) ||
+            (pin && !(cfg.pin = strdup(pin)))) {
                 client_config_done(&cfg);
                 return log_error_errno(ENOMEM, "%m");
         }
@@ -299,7 +307,9 @@ int client_config_save(const struct client_config *cfg)
                 return r;
         o = json_object();
         if (!o || (cfg->url && json_object_set_new(o, "url", json_string(cfg->url)) < 0) ||
-            (cfg->token && json_object_set_new(o, "token", json_string(cfg->token)) < 0))
+            (cfg->token && json_object_set_new(o, "token", json_string(cfg->token)) < 0) ||
+            (cfg->ca && json_object_set_new(o, "ca", json_string(cfg->ca)) < 0) ||
+            (cfg->pin && json_object_set_new(o, "pin", json_string(cfg->pin)) < 0))
                 return log_error_errno(ENOMEM, "%m");
         r = mkdir_parents(path);
         if (r < 0)
@@ -343,6 +353,12 @@ struct client {
         char *url;   /* base, without a trailing '/' */
         char *token; /* NULL: none */
         bool token_saved;
+        char *ca;  /* PEM text; NULL: the system's CAs */
+        char *pin; /* NULL: none */
+        /* The CA as a file for curl (its GnuTLS backend takes no CA in memory): a memfd, named
+         * through /proc/self/fd. -EBADF: not made yet. */
+        int ca_fd;
+        char ca_path[64];
         char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -355,6 +371,9 @@ struct client *client_free(struct client *c)
         free(c->url);
         if (c->token)
                 wipe_free(c->token, strlen(c->token));
+        free(c->ca);
+        free(c->pin);
+        (void) safe_close(c->ca_fd);
         free(c);
         return NULL;
 }
@@ -367,6 +386,123 @@ const char *client_url(const struct client *c)
 bool client_token_is_saved(const struct client *c)
 {
         return c->token && c->token_saved;
+}
+
+const char *client_ca(const struct client *c)
+{
+        return c->ca;
+}
+
+const char *client_pin(const struct client *c)
+{
+        return c->pin;
+}
+
+/* Takes pem (NULL: none). */
+static void set_ca(struct client *c, char *pem)
+{
+        free(c->ca);
+        c->ca = pem;
+        c->ca_fd = safe_close(c->ca_fd);
+        c->ca_path[0] = '\0';
+}
+
+static bool looks_like_pem_certificate(const char *s)
+{
+        return strstr(s, "-----BEGIN CERTIFICATE-----") != NULL;
+}
+
+/* A CA file named by a user: PEM certificates, bounded; what = "--ca", "WARREN_CA". */
+static int read_ca_file(const char *what, const char *path, char **ret)
+{
+        _cleanup_free_ char *pem = NULL;
+        size_t len = 0;
+        int r;
+
+        if (path[0] == '\0') {
+                log_error("%s is empty: it must name a CA file (PEM)", what);
+                return -EINVAL;
+        }
+        r = client_read_file(path, CLIENT_MAX_CA, &pem, &len);
+        if (r < 0)
+                return r;
+        if (memchr(pem, '\0', len) || !looks_like_pem_certificate(pem)) {
+                log_error("%s '%s' is not a PEM certificate file", what, path);
+                return -EINVAL;
+        }
+        *ret = TAKE_PTR(pem);
+        return 0;
+}
+
+int client_set_ca_file(struct client *c, const char *path)
+{
+        char *pem = NULL;
+        int r;
+
+        if (path) {
+                r = read_ca_file("--ca", path, &pem);
+                if (r < 0)
+                        return r;
+        }
+        set_ca(c, pem);
+        return 0;
+}
+
+/* "sha256//" and the standard base64 of 32 bytes. */
+static bool pin_valid(const char *pin)
+{
+        static const char prefix[] = "sha256//";
+        _cleanup_free_ char *raw = NULL;
+        size_t n = strlen(pin), len = 0;
+
+        if (n != sizeof(prefix) - 1 + 44 || strncmp(pin, prefix, sizeof(prefix) - 1) != 0)
+                return false;
+        for (const char *p = pin + sizeof(prefix) - 1; *p; p++)
+                if (base64_digit(*p, false) < 0 && *p != '=')
+                        return false;
+        if (client_base64_decode(pin + sizeof(prefix) - 1, 44, &raw, &len) < 0)
+                return false;
+        return len == 32;
+}
+
+int client_set_pin(struct client *c, const char *pin)
+{
+        char *p = NULL;
+
+        if (pin) {
+                if (!pin_valid(pin)) {
+                        log_error("invalid pin '%s': it must be sha256// and the base64 of the "
+                                  "SHA-256 of the server's public key (44 characters)",
+                                  pin);
+                        return -EINVAL;
+                }
+                p = strdup(pin);
+                if (!p)
+                        return log_error_errno(ENOMEM, "%m");
+        }
+        free(c->pin);
+        c->pin = p;
+        return 0;
+}
+
+/* The CA as a file curl can open, made once. */
+static int ca_file(struct client *c, const char **ret)
+{
+        _cleanup_close_ int fd = -EBADF;
+        int r;
+
+        if (c->ca_fd < 0) {
+                fd = memfd_create("warren-ca", MFD_CLOEXEC);
+                if (fd < 0)
+                        return log_error_errno(errno, "cannot hold the CA certificate: %m");
+                r = write_full(fd, c->ca, strlen(c->ca));
+                if (r < 0)
+                        return log_error_errno(r, "cannot hold the CA certificate: %m");
+                (void) snprintf(c->ca_path, sizeof(c->ca_path), "/proc/self/fd/%d", fd);
+                c->ca_fd = TAKE_FD(fd);
+        }
+        *ret = c->ca_path;
+        return 0;
 }
 
 int client_set_token(struct client *c, const char *token)
@@ -389,11 +525,22 @@ int client_set_token(struct client *c, const char *token)
         return 0;
 }
 
+/* Whether a saved URL is the URL in use (normalised: no trailing '/'). */
+static bool same_url(const char *saved, const char *url)
+{
+        size_t n = strlen(saved);
+
+        while (n > 0 && saved[n - 1] == '/')
+                n--;
+        return n == strlen(url) && strncmp(saved, url, n) == 0;
+}
+
 int client_new(const char *url, unsigned flags, struct client **ret)
 {
         _cleanup_(client_config_done) struct client_config cfg = {0};
         _cleanup_(client_freep) struct client *c = NULL;
         const char *env_url = getenv("WARREN_URL"), *env_token = getenv("WARREN_TOKEN");
+        const char *env_ca = getenv("WARREN_CA");
         bool have_env_token = env_token && env_token[0];
         int r;
 
@@ -412,9 +559,15 @@ int client_new(const char *url, unsigned flags, struct client **ret)
         c = calloc(1, sizeof(*c));
         if (!c)
                 return log_error_errno(ENOMEM, "%m");
+        c->ca_fd = -EBADF;
         r = url_normalize(url, &c->url);
         if (r < 0)
                 return r;
+        if (env_ca && env_ca[0]) {
+                r = read_ca_file("WARREN_CA", env_ca, &c->ca);
+                if (r < 0)
+                        return r;
+        }
         if (have_env_token) {
                 if (!token_valid(env_token)) {
                         log_error("WARREN_TOKEN is malformed: it must be 1..%d printable "
@@ -425,16 +578,17 @@ int client_new(const char *url, unsigned flags, struct client **ret)
                 c->token = strdup(env_token);
                 if (!c->token)
                         return log_error_errno(ENOMEM, "%m");
-        } else if (cfg.token && cfg.url && token_valid(cfg.token)) {
+        } else if (cfg.token && cfg.url && token_valid(cfg.token) && same_url(cfg.url, c->url)) {
                 /* A saved token goes only to the node it came from. */
-                size_t n = strlen(cfg.url);
-
-                while (n > 0 && cfg.url[n - 1] == '/')
-                        n--;
-                if (n == strlen(c->url) && strncmp(cfg.url, c->url, n) == 0) {
-                        c->token = TAKE_PTR(cfg.token);
-                        c->token_saved = true;
-                }
+                c->token = TAKE_PTR(cfg.token);
+                c->token_saved = true;
+        }
+        /* So do a saved CA and pin: they are that node's. */
+        if (cfg.url && same_url(cfg.url, c->url)) {
+                if (!c->ca && cfg.ca && looks_like_pem_certificate(cfg.ca))
+                        c->ca = TAKE_PTR(cfg.ca);
+                if (cfg.pin && pin_valid(cfg.pin))
+                        c->pin = TAKE_PTR(cfg.pin);
         }
         if ((flags & CLIENT_NEED_TOKEN) && !c->token) {
                 log_error("not logged in to %s; run 'warren login' or set WARREN_TOKEN", c->url);
@@ -540,6 +694,44 @@ static int slist_add(struct curl_slist **l, const char *s)
         return 0;
 }
 
+/*
+ * The server is verified on every request (curl_easy_reset() brings back curl's defaults, which
+ * verify too, but saying it here keeps it true whatever they become). A CA of our own replaces
+ * the system's: CAPATH is cleared, as curl's default directory would add them back.
+ */
+static int tls_setup(struct client *c)
+{
+        const char *path = NULL;
+        int r;
+
+        if (curl_easy_setopt(c->curl, CURLOPT_SSLVERSION, (long) CURL_SSLVERSION_TLSv1_2) !=
+            CURLE_OK) {
+                log_error("this libcurl cannot insist on TLS 1.2 or later");
+                return -EOPNOTSUPP;
+        }
+        (void) curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYPEER, 1L);
+        (void) curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYHOST, 2L);
+        if (c->ca) {
+                r = ca_file(c, &path);
+                if (r < 0)
+                        return r;
+                (void) curl_easy_setopt(c->curl, CURLOPT_CAINFO, path);
+                (void) curl_easy_setopt(c->curl, CURLOPT_CAPATH, NULL);
+        }
+        if (c->pin) {
+                if (curl_easy_setopt(c->curl, CURLOPT_PINNEDPUBLICKEY, c->pin) != CURLE_OK) {
+                        log_error("this libcurl cannot check a pinned public key");
+                        return -EOPNOTSUPP;
+                }
+                /* A pin without a CA of our own: the key is the server's identity. */
+                if (!c->ca) {
+                        (void) curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYPEER, 0L);
+                        (void) curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYHOST, 0L);
+                }
+        }
+        return 0;
+}
+
 /* Everything a request shares; headers are built here and freed by the caller. */
 static int request_setup(struct client *c, const char *method, const char *path, const char *accept,
                          bool has_body, struct curl_slist **ret_headers)
@@ -571,6 +763,12 @@ static int request_setup(struct client *c, const char *method, const char *path,
 #else
         (void) curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS, CURLPROTO_HTTP | CURLPROTO_HTTPS);
 #endif
+
+        if (strncmp(c->url, "https://", 8) == 0) {
+                r = tls_setup(c);
+                if (r < 0)
+                        return r;
+        }
 
         if (strcmp(method, "GET") == 0)
                 (void) curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L);
@@ -624,8 +822,18 @@ static int transfer_error(struct client *c, CURLcode cc)
         case CURLE_OPERATION_TIMEDOUT:
                 log_error("%s did not answer in time: %s", c->url, why);
                 return -ETIMEDOUT;
-        case CURLE_SSL_CONNECT_ERROR:
         case CURLE_PEER_FAILED_VERIFICATION:
+                log_error("cannot reach %s: the server's certificate is not trusted (%s)", c->url,
+                          why);
+                return -EPROTO;
+        case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+                log_error("cannot reach %s: the server's public key does not match the pin (%s)",
+                          c->url, why);
+                return -EPROTO;
+        case CURLE_SSL_CACERT_BADFILE:
+                log_error("cannot reach %s: the CA certificate cannot be used (%s)", c->url, why);
+                return -EPROTO;
+        case CURLE_SSL_CONNECT_ERROR:
                 log_error("cannot reach %s securely: %s", c->url, why);
                 return -EPROTO;
         case CURLE_GOT_NOTHING:

@@ -14,8 +14,17 @@
  * WARREN_URL environment variable, the saved configuration, http://127.0.0.1:7780. The token is
  * WARREN_TOKEN, else the saved one, which is only ever sent to the URL it was saved with. The
  * saved configuration is $XDG_CONFIG_HOME/warren/config.json (~/.config/warren/config.json),
- * {"url": ..., "token": ...}, mode 0600 in a 0700 directory, replaced atomically; a file that
- * others may read or that is not the caller's is refused. The token is never printed.
+ * {"url": ..., "token": ..., "ca": ..., "pin": ...}, mode 0600 in a 0700 directory, replaced
+ * atomically; a file that others may read or that is not the caller's is refused. The token is
+ * never printed.
+ *
+ * HTTPS. The server is always verified; nothing turns that off. Its certificate must chain to
+ * the CA in use: the file WARREN_CA names, else the CA saved by `warren login --ca` (its PEM
+ * text, kept in the configuration, used only with the URL it was saved with), else the system's
+ * CAs; and its name must match the URL's host. A pin ("sha256//BASE64", the SHA-256 of the
+ * server's public key, as curl spells it), saved by `warren login --pin`, is checked too; with
+ * a pin and no CA of our own, the pin alone identifies the server (the chain and the name are
+ * not checked). TLS 1.2 at least.
  */
 
 #include <jansson.h>
@@ -28,13 +37,17 @@
 #define CLIENT_DEFAULT_URL  "http://127.0.0.1:7780"
 #define CLIENT_MAX_REPLY    ((size_t) 64 << 20) /* bytes of a JSON reply */
 #define CLIENT_MAX_TOKEN    256
-#define CLIENT_MAX_PASSWORD 1024 /* docs/api.md: a password is 8..1024 bytes */
+#define CLIENT_MAX_PASSWORD 1024                 /* docs/api.md: a password is 8..1024 bytes */
+#define CLIENT_MAX_CA       ((size_t) 512 << 10) /* bytes of a CA file (PEM) */
+#define CLIENT_MAX_PIN      1024
 
 /* ---- the saved configuration ---- */
 
 struct client_config {
         char *url;   /* NULL: none saved */
         char *token; /* NULL: none saved */
+        char *ca;    /* PEM text of the CA that signs the node's certificate; NULL: none */
+        char *pin;   /* "sha256//BASE64"; NULL: none */
 };
 
 /* The configuration file's path (newly allocated). */
@@ -66,6 +79,15 @@ const char *client_url(const struct client *c);
 int client_set_token(struct client *c, const char *token);
 /* Whether the token in use came from the saved configuration (not from WARREN_TOKEN). */
 bool client_token_is_saved(const struct client *c);
+/* Replaces the CA the client trusts with the content of the PEM file at path (NULL: none, the
+ * system's CAs). Says why on failure. */
+int client_set_ca_file(struct client *c, const char *path);
+/* Replaces the pinned public key ("sha256//" and the base64 of 32 bytes; NULL: none). Says why
+ * on failure. */
+int client_set_pin(struct client *c, const char *pin);
+/* The CA's PEM text and the pin in use, NULL if none. */
+const char *client_ca(const struct client *c);
+const char *client_pin(const struct client *c);
 
 /* What an HTTP error reply said. */
 struct client_error {

@@ -20,9 +20,22 @@ static const char login_help[] =
         "or\n" CLIENT_DEFAULT_URL ") and keeps the token in ~/.config/warren/config.json\n"
         "($XDG_CONFIG_HOME/warren/config.json), mode 0600.\n"
         "\n"
+        "\n"
+        "Over https://, the node's certificate is always verified: against the system's CAs,\n"
+        "or the CA given with --ca (or WARREN_CA), or by its public key with --pin. What is\n"
+        "given is saved with the token, for this URL, and used by every later command.\n"
+        "\n"
         "  --user NAME        the user (default: asked on the terminal)\n"
         "  --password-stdin   read the password from stdin (one line) instead of the terminal\n"
         "  --url URL          the node's URL\n"
+        "  --ca FILE          trust this CA (PEM) for the node, and only it ('warren cert\n"
+        "                     init' writes one: DIR/ca.pem); its content is saved\n"
+        "  --pin sha256//B64  the SHA-256 of the node's public key, base64, as curl's\n"
+        "                     --pinnedpubkey takes it; checked on every connection; without\n"
+        "                     --ca, the pin alone identifies the node. Compute it with:\n"
+        "                       openssl x509 -in server.pem -pubkey -noout |\n"
+        "                       openssl pkey -pubin -outform der |\n"
+        "                       openssl dgst -sha256 -binary | base64\n"
         "  --help             show this help\n";
 
 static const char logout_help[] =
@@ -74,7 +87,7 @@ int cmd_login(int argc, char *argv[])
         _cleanup_(client_freep) struct client *c = NULL;
         _cleanup_json_ json_t *body = NULL, *reply = NULL;
         _cleanup_free_ char *asked_user = NULL;
-        const char *url = NULL, *user = NULL, *token, *name;
+        const char *url = NULL, *user = NULL, *ca = NULL, *pin = NULL, *token, *name;
         struct client_config cfg;
         bool password_stdin = false;
         char *password = NULL;
@@ -82,6 +95,8 @@ int cmd_login(int argc, char *argv[])
                 {.name = "user", .value = &user},
                 {.name = "password-stdin", .flag = &password_stdin},
                 {.name = "url"}, /* take_url() */
+                {.name = "ca", .value = &ca},
+                {.name = "pin", .value = &pin},
                 {},
         };
         int r;
@@ -104,6 +119,13 @@ int cmd_login(int argc, char *argv[])
         }
 
         if (client_new(url, 0, &c) < 0)
+                return 1;
+        if ((ca || pin) && strncmp(client_url(c), "https://", 8) != 0) {
+                log_error("login: --ca and --pin are for https:// URLs, not %s", client_url(c));
+                return 2;
+        }
+        /* What is given replaces what was saved: a CA and a pin given together are both kept. */
+        if ((ca || pin) && (client_set_ca_file(c, ca) < 0 || client_set_pin(c, pin) < 0))
                 return 1;
         /* A token kept for this node is not sent along with a password. */
         if (client_set_token(c, NULL) < 0)
@@ -132,7 +154,12 @@ int cmd_login(int argc, char *argv[])
         }
         if (client_set_token(c, token) < 0)
                 return 1;
-        cfg = (struct client_config){.url = (char *) client_url(c), .token = (char *) token};
+        cfg = (struct client_config){
+                .url = (char *) client_url(c),
+                .token = (char *) token,
+                .ca = (char *) client_ca(c),
+                .pin = (char *) client_pin(c),
+        };
         if (client_config_save(&cfg) < 0)
                 return 1;
         name = client_json_str(json_object_get(reply, "user"), "name");

@@ -38,6 +38,7 @@ static const struct {
         {"cancel", FULL(cmd_cancel), "cancel a job"},
         {"app", FULL(cmd_app), "list, show, add and remove apps"},
         {"user", FULL(cmd_user), "add, list, change and remove users"},
+        {"cert", FULL(cmd_cert), "make a CA and a server certificate for HTTPS"},
         /* Internal: a spawner the node (re)starts; not listed. */
         {"spawner-internal", FULL(cmd_spawner), NULL},
 };

@@ -11,6 +11,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
+#include "auth/cert.h"
 #include "commands.h"
 #include "common/cleanup.h"
 #include "common/json.h"
@@ -45,6 +48,12 @@ static void help(void)
                 "  --login-max-per-user N  failed logins per account per window (default %d)\n"
                 "  --login-max-per-address N  failed logins per address per window (default %d)\n"
                 "  --login-window SECONDS  (default %d)\n"
+                "  --tls-cert FILE         serve HTTPS with this certificate (PEM; the server's\n"
+                "                          first, then any intermediate CAs)\n"
+                "  --tls-key FILE          and this private key (PEM, unencrypted, readable by\n"
+                "                          the node's user only: mode 0600); both or neither.\n"
+                "                          TLS 1.2 and 1.3 only. 'warren cert init DIR' makes a\n"
+                "                          CA, a certificate and a key for a quick start\n"
                 "  -h, --help              this text\n"
                 "\n"
                 "SIGTERM or SIGINT stops the node gracefully: no new jobs are taken; running\n"
@@ -68,6 +77,8 @@ enum {
         OPT_LOGIN_ADDR,
         OPT_LOGIN_WINDOW,
         OPT_CGROUP_ROOT,
+        OPT_TLS_CERT,
+        OPT_TLS_KEY,
 };
 
 static const struct option options[] = {
@@ -85,6 +96,8 @@ static const struct option options[] = {
         {"login-max-per-address", required_argument, NULL, OPT_LOGIN_ADDR},
         {"login-window", required_argument, NULL, OPT_LOGIN_WINDOW},
         {"cgroup-root", required_argument, NULL, OPT_CGROUP_ROOT},
+        {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+        {"tls-key", required_argument, NULL, OPT_TLS_KEY},
         {"help", no_argument, NULL, 'h'},
         {},
 };
@@ -207,6 +220,11 @@ static int apply(int id, const char *name, const char *v, struct node_options *o
                 return r;
         case OPT_CGROUP_ROOT:
                 return set_string(&o->cgroup_mount, v);
+        case OPT_TLS_CERT:
+        case OPT_TLS_KEY:
+                if (v[0] == '\0')
+                        return log_error_errno(-EINVAL, "--%s must not be empty", name);
+                return set_string(id == OPT_TLS_CERT ? &o->tls_cert_file : &o->tls_key_file, v);
         default:
                 return log_error_errno(-EINVAL, "unknown setting '%s'", name);
         }
@@ -261,6 +279,10 @@ static void options_done(struct node_options *o)
         free(o->state_dir);
         free(o->listen_address);
         free(o->cgroup_mount);
+        free(o->tls_cert_file);
+        free(o->tls_key_file);
+        free(o->tls_cert_pem);
+        cert_key_free(o->tls_key_pem);
         *o = (struct node_options){};
 }
 
@@ -283,6 +305,53 @@ static int default_state_dir(struct node_options *o)
         return 0;
 }
 
+/* Reads the certificate and the key, and checks that they can serve: one line if not. */
+static int load_tls(struct node_options *o)
+{
+        struct stat st;
+        int r;
+
+        r = cert_read_file(o->tls_cert_file, false, &o->tls_cert_pem, NULL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read the TLS certificate '%s': %m",
+                                       o->tls_cert_file);
+        r = cert_read_file(o->tls_key_file, true, &o->tls_key_pem, NULL);
+        if (r == -EPERM && stat(o->tls_key_file, &st) >= 0 && st.st_uid != geteuid())
+                return log_error_errno(r,
+                                       "refusing the TLS key '%s': it belongs to uid %u, not to "
+                                       "the node's user (uid %u)",
+                                       o->tls_key_file, (unsigned) st.st_uid, (unsigned) geteuid());
+        if (r == -EPERM && stat(o->tls_key_file, &st) >= 0)
+                return log_error_errno(r,
+                                       "refusing the TLS key '%s': group or others may read it "
+                                       "(mode %04o); run 'chmod 600 %s'",
+                                       o->tls_key_file, (unsigned) (st.st_mode & 07777),
+                                       o->tls_key_file);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read the TLS key '%s': %m", o->tls_key_file);
+        r = cert_check_pair(o->tls_cert_pem, o->tls_key_pem);
+        switch (r) {
+        case 0:
+                return 0;
+        case -EBADMSG:
+                return log_error_errno(r, "'%s' is not a PEM certificate", o->tls_cert_file);
+        case -ENOKEY:
+                return log_error_errno(r, "'%s' is not an unencrypted PEM private key",
+                                       o->tls_key_file);
+        case -EKEYREJECTED:
+                return log_error_errno(r,
+                                       "the TLS key '%s' does not belong to the certificate '%s'",
+                                       o->tls_key_file, o->tls_cert_file);
+        case -EKEYEXPIRED:
+                return log_error_errno(r,
+                                       "the TLS certificate '%s' has expired or is not valid yet",
+                                       o->tls_cert_file);
+        default:
+                return log_error_errno(r, "Failed to check the TLS certificate '%s': %m",
+                                       o->tls_cert_file);
+        }
+}
+
 int cmd_node(int argc, char *argv[])
 {
         _cleanup_(options_done) struct node_options o = {
@@ -294,7 +363,7 @@ int cmd_node(int argc, char *argv[])
                 .login_addr_max = NODE_LOGIN_ADDR_MAX,
                 .login_window_s = NODE_LOGIN_WINDOW_S,
         };
-        bool given[OPT_CGROUP_ROOT - OPT_CONFIG + 1] = {};
+        bool given[OPT_TLS_KEY - OPT_CONFIG + 1] = {};
         const char *config = NULL;
         long cpus;
         int c, r;
@@ -332,6 +401,12 @@ int cmd_node(int argc, char *argv[])
         }
         if (config && load_config(config, &o, given) < 0)
                 return 2;
+        if (!o.tls_cert_file != !o.tls_key_file) {
+                log_error("--tls-cert and --tls-key go together: give both or neither");
+                return 2;
+        }
+        if (o.tls_cert_file && load_tls(&o) < 0)
+                return 1;
         if (!o.state_dir && default_state_dir(&o) < 0)
                 return 2;
         if (!o.listen_address && set_string(&o.listen_address, "127.0.0.1") < 0)
