@@ -297,6 +297,8 @@ static const char *field_type_name(enum json_field_type t)
                 return "a string or an object";
         case JSON_FIELD_INTEGER_OR_STRING:
                 return "an integer or a string";
+        case JSON_FIELD_STRING_OR_NULL:
+                return "a string or null";
         default:
                 return "unknown";
         }
@@ -321,6 +323,8 @@ static bool field_type_matches(enum json_field_type t, const json_t *v)
                 return json_is_string(v) || json_is_object(v);
         case JSON_FIELD_INTEGER_OR_STRING:
                 return json_is_integer(v) || json_is_string(v);
+        case JSON_FIELD_STRING_OR_NULL:
+                return json_is_string(v) || json_is_null(v);
         default:
                 return false;
         }

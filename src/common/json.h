@@ -105,6 +105,7 @@ enum json_field_type {
         JSON_FIELD_BOOL,              /* true or false */
         JSON_FIELD_STRING_OR_OBJECT,  /* file content: "text" or {"base64": "..."} */
         JSON_FIELD_INTEGER_OR_STRING, /* a size: 67108864 or "64M" */
+        JSON_FIELD_STRING_OR_NULL,    /* a name, or null for "none" */
 };
 
 struct json_field {
@@ -115,9 +116,9 @@ struct json_field {
 
 /*
  * Checks that obj is an object whose every member is in fields[0..n) with the right type
- * (null is never the right type) and that every required field is present. path names obj in
- * messages ("limits"; NULL or "" for the top level). Returns 0, or -EINVAL and *err
- * (wrong_type, unknown_field, missing_field).
+ * (null is never the right type, but for JSON_FIELD_STRING_OR_NULL) and that every required field
+ * is present. path names obj in messages ("limits"; NULL or "" for the top level). Returns 0, or
+ * -EINVAL and *err (wrong_type, unknown_field, missing_field).
  */
 int json_check_fields(const json_t *obj, const char *path, const struct json_field *fields,
                       size_t n, struct json_error *err);

@@ -23,6 +23,7 @@
 #include "common/cleanup.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "node/admin.h"
 #include "node/app.h"
 
 void node_caller_clear(struct node_caller *c)
@@ -259,6 +260,21 @@ static const struct http_route routes[] = {
         {"DELETE", "/api/v1/jobs/{id}", "jobs_cancel", node_route_jobs_cancel},
         {"GET", "/api/v1/jobs/{id}/events", "jobs_events", node_route_jobs_events},
         {"GET", "/api/v1/jobs/{id}/blobs/{sha256}", "jobs_blob", node_route_jobs_blob},
+        {"POST", "/api/v1/groups", "groups_create", node_route_groups_create},
+        {"GET", "/api/v1/groups", "groups_list", node_route_groups_list},
+        {"GET", "/api/v1/groups/{name}", "groups_get", node_route_groups_get},
+        {"DELETE", "/api/v1/groups/{name}", "groups_delete", node_route_groups_delete},
+        {"PUT", "/api/v1/groups/{name}/members/{user}", "groups_member_add",
+         node_route_groups_member_add},
+        {"DELETE", "/api/v1/groups/{name}/members/{user}", "groups_member_remove",
+         node_route_groups_member_remove},
+        {"PATCH", "/api/v1/jobs/{id}/acl", "jobs_acl", node_route_jobs_acl},
+        {"PATCH", "/api/v1/apps/{name}/acl", "apps_acl", node_route_apps_acl},
+        {"PATCH", "/api/v1/users/{name}/acl", "users_acl", node_route_users_acl},
+        {"PATCH", "/api/v1/groups/{name}/acl", "groups_acl", node_route_groups_acl},
+        {"GET", "/api/v1/sessions", "sessions_list", node_route_sessions_list},
+        {"DELETE", "/api/v1/sessions/{id}", "sessions_revoke", node_route_sessions_revoke},
+        {"GET", "/api/v1/audit", "audit_list", node_route_audit_list},
         {"GET", "/healthz", "healthz", NULL},
         {"GET", "/metrics", "metrics", NULL},
 };
@@ -325,6 +341,8 @@ static int start_http(struct node *n, struct http_route *table, size_t n_routes)
                 .n_routes = n_routes,
                 .userdata = n,
                 .on_done = on_request_done,
+                .tls_cert_pem = n->opts.tls_cert_pem,
+                .tls_key_pem = n->opts.tls_key_pem,
         };
         int r;
 
@@ -336,10 +354,15 @@ static int start_http(struct node *n, struct http_route *table, size_t n_routes)
                         table[i].handler = route_metrics;
         }
         r = http_server_start(&o, &n->http);
+        if (r < 0 && o.tls_cert_pem && (r == -EIO || r == -EOPNOTSUPP))
+                return log_error_errno(r, "Failed to serve HTTPS with '%s' and '%s'%s",
+                                       n->opts.tls_cert_file, n->opts.tls_key_file,
+                                       r == -EOPNOTSUPP ? ": libmicrohttpd has no TLS" : "");
         if (r < 0)
                 return log_error_errno(r, "Failed to listen on %s port %u: %m",
                                        n->opts.listen_address, n->opts.port);
-        (void) fprintf(stderr, "warren: listening on http://%s%s%s:%u\n",
+        (void) fprintf(stderr, "warren: listening on %s://%s%s%s:%u\n",
+                       n->opts.tls_cert_pem ? "https" : "http",
                        strchr(n->opts.listen_address, ':') ? "[" : "", n->opts.listen_address,
                        strchr(n->opts.listen_address, ':') ? "]" : "", http_server_port(n->http));
         return 0;

@@ -57,7 +57,9 @@ struct node_options {
         unsigned login_user_max;
         unsigned login_addr_max;
         unsigned login_window_s;
-        char *cgroup_mount; /* tests: NULL: /sys/fs/cgroup */
+        char *cgroup_mount;                 /* tests: NULL: /sys/fs/cgroup */
+        char *tls_cert_file, *tls_key_file; /* both or neither: HTTPS */
+        char *tls_cert_pem, *tls_key_pem;   /* their contents, read and checked by the caller */
 };
 
 struct node_runner;

@@ -7,6 +7,7 @@
 
 #include "common/cleanup.h"
 #include "common/log.h"
+#include "node/admin.h"
 #include "node/app.h"
 #include "node/node.h"
 
@@ -107,13 +108,13 @@ static int lookup_app(struct http_request *req, struct store *st, const struct n
         const char *name = http_request_param(req, "name");
         int r;
 
-        r = node_authorize(req, c, action, perm, NULL, "app");
+        r = node_authorize_audited(st, req, c, action, perm, NULL, "app", name);
         if (r < 0)
                 return r;
         r = name && store_name_valid(name) ? store_app_get_by_name(st, name, ret) : -ENOENT;
         if (r < 0)
                 return node_reply_denied(req, r, "app"), r;
-        r = node_authorize(req, c, action, perm, &ret->acl, "app");
+        r = node_authorize_audited(st, req, c, action, perm, &ret->acl, "app", name);
         if (r < 0)
                 store_app_clear(ret);
         return r;
@@ -192,7 +193,7 @@ void node_route_apps_create(struct http_request *req, void *userdata)
                 (void) http_reply_errno(req, r, "cannot create the app");
                 goto out;
         }
-        log_info("event=app_create app='%s' by='%s'", spec.name, c.name);
+        node_audit(st, &c, req, "app_create", spec.name, NULL);
         (void) http_reply_json(req, 201, app_json(st, &a));
 out:
         node_store_put(n, st);
@@ -227,7 +228,7 @@ void node_route_apps_replace(struct http_request *req, void *userdata)
                 (void) http_reply_errno(req, r, "cannot change the app");
                 goto out;
         }
-        log_info("event=app_update app='%s' by='%s'", a.name, c.name);
+        node_audit(st, &c, req, "app_update", a.name, NULL);
         (void) http_reply_json(req, 200, app_json(st, &after));
 out:
         node_store_put(n, st);
@@ -250,7 +251,7 @@ void node_route_apps_delete(struct http_request *req, void *userdata)
                 (void) http_reply_errno(req, r, "cannot delete the app");
                 goto out;
         }
-        log_info("event=app_delete app='%s' by='%s'", a.name, c.name);
+        node_audit(st, &c, req, "app_delete", a.name, NULL);
         (void) http_reply_json(req, 204, NULL);
 out:
         node_store_put(n, st);

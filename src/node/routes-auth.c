@@ -13,6 +13,7 @@
 #include "common/cleanup.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "node/admin.h"
 #include "node/node.h"
 
 #define BEARER "Bearer "
@@ -289,6 +290,11 @@ void node_route_login(struct http_request *req, void *userdata)
                 return;
         }
 
+        r = node_store_get(n, &st);
+        if (r < 0) {
+                (void) http_reply_errno(req, r, "cannot open the store");
+                return;
+        }
         (void) snprintf(ukey, sizeof(ukey), "u:%s", name);
         (void) snprintf(akey, sizeof(akey), "a:%s", http_request_peer(req));
         (void) pthread_mutex_lock(&n->throttle_lock);
@@ -299,18 +305,13 @@ void node_route_login(struct http_request *req, void *userdata)
         if (wait_s > 0) {
                 (void) snprintf(retry, sizeof(retry), "%lld", (long long) wait_s);
                 (void) http_request_add_header(req, "Retry-After", retry);
-                log_info("event=login_throttled user='%s' peer=%s", name, http_request_peer(req));
+                node_audit(st, NULL, req, "login_throttled", name, NULL);
                 (void) http_reply_error(req, 429, "rate_limited",
                                         "too many failed logins; retry in %lld seconds",
                                         (long long) wait_s);
-                return;
+                goto out;
         }
 
-        r = node_store_get(n, &st);
-        if (r < 0) {
-                (void) http_reply_errno(req, r, "cannot open the store");
-                return;
-        }
         r = store_name_valid(name) ? store_user_get_by_name(st, name, &u) : -ENOENT;
         if (r == -ENOENT || (r >= 0 && !u.password_hash)) {
                 (void) pthread_once(&dummy_once, make_dummy_hash);
@@ -325,7 +326,7 @@ void node_route_login(struct http_request *req, void *userdata)
                 throttle_fail(n, ukey, now);
                 throttle_fail(n, akey, now);
                 (void) pthread_mutex_unlock(&n->throttle_lock);
-                log_info("event=login_failed user='%s' peer=%s", name, http_request_peer(req));
+                node_audit(st, NULL, req, "login_failed", name, NULL);
                 (void) http_reply_error(req, 401, "unauthorized", "wrong user name or password");
                 goto out;
         }
@@ -343,8 +344,11 @@ void node_route_login(struct http_request *req, void *userdata)
                 (void) http_reply_errno(req, r, "cannot create a session");
                 goto out;
         }
-        log_info("event=login user='%s' peer=%s session=%lld", u.name, http_request_peer(req),
-                 (long long) sid);
+        {
+                const struct node_caller who = {.user_id = u.id};
+
+                node_audit(st, &who, req, "login", u.name, "session %lld", (long long) sid);
+        }
         (void) http_reply_json(req, 200,
                                json_pack("{s:s, s:o, s:o}", "token", token, "expires_at",
                                          node_time_json(expires), "user", node_user_json(st, &u)));
@@ -436,10 +440,10 @@ static int get_rights(struct http_request *req, const json_t *root, enum auth_ri
 
         if (!v)
                 return 0;
-        if (auth_rights_from_string(json_string_value(v), ret) < 0 ||
-            (*ret != AUTH_RIGHTS_STANDARD && *ret != AUTH_RIGHTS_ADMIN)) {
+        if (auth_rights_from_string(json_string_value(v), ret) < 0 || *ret == AUTH_RIGHTS_NONE) {
                 (void) http_reply_error(req, 400, "invalid",
-                                        "'rights' is 'standard_user' or 'administrator'");
+                                        "'rights' is 'standard_user', 'administrator' or "
+                                        "'worker_user'");
                 return -EINVAL;
         }
         return 1;
@@ -463,11 +467,9 @@ void node_route_users_create(struct http_request *req, void *userdata)
 
         if (node_begin(n, req, &st, &c) < 0)
                 return;
-        r = auth_check(&c.subject, AUTH_ACTION_USER_INSERT, NULL, AUTH_PERM_NONE);
-        if (r < 0) {
-                (void) node_reply_denied(req, r, "user");
+        if (node_authorize_audited(st, req, &c, AUTH_ACTION_USER_INSERT, AUTH_PERM_NONE, NULL,
+                                   "user", "users") < 0)
                 goto out;
-        }
         if (node_parse_body(req, user_create_fields, ELEMENTSOF(user_create_fields), &root) < 0)
                 goto out;
         r = json_get_string(root, "name", STORE_NAME_MAX, &name, &name_len, &err);
@@ -497,8 +499,7 @@ void node_route_users_create(struct http_request *req, void *userdata)
                 (void) http_reply_errno(req, r, "cannot create the user");
                 goto out;
         }
-        log_info("event=user_create user='%s' rights=%s by='%s'", name,
-                 auth_rights_to_string(rights), c.name);
+        node_audit(st, &c, req, "user_create", name, "rights %s", auth_rights_to_string(rights));
         (void) http_reply_json(req, 201, node_user_json(st, &u));
 out:
         node_store_put(n, st);
@@ -517,11 +518,9 @@ void node_route_users_list(struct http_request *req, void *userdata)
 
         if (node_begin(n, req, &st, &c) < 0)
                 return;
-        r = auth_check(&c.subject, AUTH_ACTION_USER_LIST, NULL, AUTH_PERM_NONE);
-        if (r < 0) {
-                (void) node_reply_denied(req, r, "user");
+        if (node_authorize_audited(st, req, &c, AUTH_ACTION_USER_LIST, AUTH_PERM_NONE, NULL, "user",
+                                   "users") < 0)
                 goto out;
-        }
         arr = json_array();
         for (;;) {
                 r = store_user_list(st, after, STORE_LIST_MAX, &users, &count);
@@ -552,13 +551,13 @@ static int lookup_user(struct http_request *req, struct store *st, const struct 
         const char *name = http_request_param(req, "name");
         int r;
 
-        r = node_authorize(req, c, action, perm, NULL, "user");
+        r = node_authorize_audited(st, req, c, action, perm, NULL, "user", name);
         if (r < 0)
                 return r;
         r = name && store_name_valid(name) ? store_user_get_by_name(st, name, ret) : -ENOENT;
         if (r < 0)
                 return node_reply_denied(req, r, "user"), r;
-        r = node_authorize(req, c, action, perm, &ret->acl, "user");
+        r = node_authorize_audited(st, req, c, action, perm, &ret->acl, "user", name);
         if (r < 0)
                 store_user_clear(ret);
         return r;
@@ -604,18 +603,17 @@ void node_route_users_update(struct http_request *req, void *userdata)
         if (has_rights < 0)
                 goto out;
         if (has_rights) {
-                r = auth_check(&c.subject, AUTH_ACTION_USER_SET_RIGHTS, NULL, AUTH_PERM_NONE);
-                if (r < 0) {
-                        (void) node_reply_denied(req, r, "user");
+                if (node_authorize_audited(st, req, &c, AUTH_ACTION_USER_SET_RIGHTS, AUTH_PERM_NONE,
+                                           NULL, "user", "user rights") < 0)
                         goto out;
-                }
                 r = store_user_set_rights(st, u.id, rights);
                 if (r < 0) {
                         (void) http_reply_errno(req, r, "cannot change the rights");
                         goto out;
                 }
-                log_info("event=user_rights user='%s' rights=%s by='%s'", u.name,
-                         auth_rights_to_string(rights), c.name);
+                node_audit(st, &c, req, "user_rights", u.name, "rights %s -> %s",
+                           auth_rights_to_string((enum auth_rights) u.rights),
+                           auth_rights_to_string(rights));
         }
         if (has_password) {
                 r = hash_password(password, password_len, hash);
@@ -628,7 +626,7 @@ void node_route_users_update(struct http_request *req, void *userdata)
                         (void) http_reply_errno(req, r, "cannot change the password");
                         goto out;
                 }
-                log_info("event=user_password user='%s' by='%s'", u.name, c.name);
+                node_audit(st, &c, req, "user_password", u.name, NULL);
         }
         reply_user(req, st, u.id);
 out:
@@ -656,7 +654,7 @@ void node_route_users_delete(struct http_request *req, void *userdata)
                 (void) http_reply_errno(req, r, "cannot delete the user");
                 goto out;
         }
-        log_info("event=user_delete user='%s' by='%s'", u.name, c.name);
+        node_audit(st, &c, req, "user_delete", u.name, NULL);
         (void) http_reply_json(req, 204, NULL);
 out:
         node_store_put(n, st);

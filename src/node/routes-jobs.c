@@ -15,6 +15,7 @@
 #include "common/cleanup.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "node/admin.h"
 #include "node/app.h"
 #include "node/node.h"
 
@@ -96,13 +97,13 @@ static int lookup_job(struct http_request *req, struct store *st, const struct n
         const char *id = http_request_param(req, "id");
         int r;
 
-        r = node_authorize(req, c, action, perm, NULL, "job");
+        r = node_authorize_audited(st, req, c, action, perm, NULL, "job", id);
         if (r < 0)
                 return r;
         r = id && store_job_id_valid(id) ? store_job_get(st, id, ret) : -ENOENT;
         if (r < 0)
                 return node_reply_denied(req, r, "job"), r;
-        r = node_authorize(req, c, action, perm, &ret->acl, "job");
+        r = node_authorize_audited(st, req, c, action, perm, &ret->acl, "job", id);
         if (r < 0)
                 store_job_clear(ret);
         return r;

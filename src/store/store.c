@@ -28,8 +28,15 @@
  *
  * The schema is versioned with PRAGMA user_version. migrations[i] brings a file from version i to
  * i + 1; store_open() applies the missing ones in one IMMEDIATE transaction (re-reading the
- * version under the lock, as two connections may open a new file at once). Version 2 is one more
- * entry in the array.
+ * version under the lock, as two connections may open a new file at once). Version 1 is the
+ * first schema; version 2 adds the audit log. An existing file upgrades in place on its next
+ * open; a migration never rewrites the rows already there.
+ *
+ * The audit log is append-only twice over: this module has no statement that changes or removes
+ * an audit row, and triggers make any UPDATE or DELETE on the table (or an INSERT that would
+ * REPLACE a row) fail, so a mistaken statement elsewhere cannot rewrite history. They do not stop
+ * someone who can write the file. Its actor is a plain integer, not a foreign key: deleting a user
+ * keeps the records of what that user did.
  */
 
 #include <assert.h>
@@ -134,7 +141,33 @@ static const char *const migrations[] = {
         "CREATE INDEX jobs_created ON jobs(created_at, id);"
         /* ON DELETE SET NULL of an app */
         "CREATE INDEX jobs_app ON jobs(app_id);",
+
+        /* 1 → 2: the audit log. Lengths are in bytes (length() of a text counts characters). */
+        "CREATE TABLE audit ("
+        "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        "  at INTEGER NOT NULL,"
+        "  actor INTEGER NOT NULL CHECK (actor >= 0),"
+        "  event TEXT NOT NULL"
+        "    CHECK (length(CAST(event AS BLOB)) BETWEEN 1 AND 64 AND event NOT GLOB '*[^a-z_]*'),"
+        "  object TEXT CHECK (length(CAST(object AS BLOB)) <= 256),"
+        "  detail TEXT CHECK (length(CAST(detail AS BLOB)) <= 1024),"
+        "  peer TEXT CHECK (length(CAST(peer AS BLOB)) <= 64)"
+        ") STRICT;"
+        "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+        " BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;"
+        "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+        " BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;"
+        /* INSERT OR REPLACE deletes the old row without firing DELETE triggers */
+        "CREATE TRIGGER audit_no_replace BEFORE INSERT ON audit"
+        " WHEN EXISTS (SELECT 1 FROM audit WHERE id = NEW.id)"
+        " BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;",
 };
+
+/* The schema's CHECKs spell the bounds of store.h as numbers. */
+_Static_assert(STORE_NAME_MAX == 64, "names: CHECK (length(name) BETWEEN 1 AND 64)");
+_Static_assert(STORE_AUDIT_EVENT_MAX == 64 && STORE_AUDIT_OBJECT_MAX == 256 &&
+                       STORE_AUDIT_DETAIL_MAX == 1024 && STORE_AUDIT_PEER_MAX == 64,
+               "audit: the CHECKs of migration 1 → 2");
 
 /* ---- errors ---- */
 
@@ -231,7 +264,8 @@ static int prepare(struct store *s, const char *sql, sqlite3_stmt **ret)
 
 /*
  * Binds parameters 1.. in order, by type letter: 'l' int64_t, 'i' int, 't' const char * (NULL
- * binds NULL; the text must outlive the statement's use), 'b' const void * + int (a blob).
+ * binds NULL; the text must outlive the statement's use), 's' const char * + int (the text's
+ * first n bytes; NULL binds NULL), 'b' const void * + int (a blob).
  */
 static int bind(struct store *s, sqlite3_stmt *st, const char *types, ...)
 {
@@ -254,6 +288,13 @@ static int bind(struct store *s, sqlite3_stmt *st, const char *types, ...)
                 case 't': {
                         const char *t = va_arg(ap, const char *);
                         rc = t ? sqlite3_bind_text(st, idx, t, -1, SQLITE_STATIC)
+                               : sqlite3_bind_null(st, idx);
+                        break;
+                }
+                case 's': {
+                        const char *t = va_arg(ap, const char *);
+                        int n = va_arg(ap, int);
+                        rc = t ? sqlite3_bind_text(st, idx, t, n, SQLITE_STATIC)
                                : sqlite3_bind_null(st, idx);
                         break;
                 }
@@ -972,11 +1013,36 @@ int store_group_create(struct store *s, const char *name, const struct store_acl
         return 0;
 }
 
+struct store_group *store_group_array_free(struct store_group *groups, size_t n)
+{
+        for (size_t i = 0; groups && i < n; i++)
+                store_group_clear(&groups[i]);
+        free(groups);
+        return NULL;
+}
+
+static int group_from_row(sqlite3_stmt *st, struct store_group *ret)
+{
+        _cleanup_(store_group_clear) struct store_group g = {};
+        int r;
+
+        g.id = sqlite3_column_int64(st, 0);
+        r = column_strdup(st, 1, &g.name);
+        if (r < 0)
+                return r;
+        if (!g.name)
+                return -EBADMSG;
+        acl_from_row(st, 2, &g.acl);
+        g.created_at = sqlite3_column_int64(st, 5);
+        *ret = g;
+        g = (struct store_group){};
+        return 0;
+}
+
 static int group_get(struct store *s, const char *sql, const char *types, int64_t id,
                      const char *name, struct store_group *ret)
 {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
-        _cleanup_(store_group_clear) struct store_group g = {};
         int r;
 
         r = prepare(s, sql, &st);
@@ -990,17 +1056,7 @@ static int group_get(struct store *s, const char *sql, const char *types, int64_
                 return r;
         if (r == 0)
                 return -ENOENT;
-        g.id = sqlite3_column_int64(st, 0);
-        r = column_strdup(st, 1, &g.name);
-        if (r < 0)
-                return r;
-        if (!g.name)
-                return -EBADMSG;
-        acl_from_row(st, 2, &g.acl);
-        g.created_at = sqlite3_column_int64(st, 5);
-        *ret = g;
-        g = (struct store_group){};
-        return 0;
+        return group_from_row(st, ret);
 }
 
 int store_group_get(struct store *s, int64_t id, struct store_group *ret)
@@ -1015,6 +1071,44 @@ int store_group_get_by_name(struct store *s, const char *name, struct store_grou
                 return -EINVAL;
         return group_get(s, "SELECT " GROUP_COLUMNS " FROM groups WHERE name = ?", "t", 0, name,
                          ret);
+}
+
+int store_group_list(struct store *s, int64_t after_id, size_t limit, struct store_group **ret,
+                     size_t *ret_n)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        struct store_group *groups = NULL;
+        size_t n = 0;
+        int r;
+
+        r = check_limit(limit);
+        if (r < 0)
+                return r;
+        r = prepare(s, "SELECT " GROUP_COLUMNS " FROM groups WHERE id > ? ORDER BY id LIMIT ?",
+                    &st);
+        if (r < 0)
+                return r;
+        r = bind(s, st, "ll", after_id, (int64_t) limit);
+        if (r < 0)
+                return r;
+        groups = calloc(limit, sizeof(*groups));
+        if (!groups)
+                return -ENOMEM;
+        while ((r = step(s, st)) > 0 && n < limit) {
+                r = group_from_row(st, &groups[n]);
+                if (r < 0)
+                        break;
+                n++;
+        }
+        if (r < 0) {
+                (void) store_group_array_free(groups, n);
+                return r;
+        }
+        if (n == 0)
+                groups = (free(groups), NULL);
+        *ret = groups;
+        *ret_n = n;
+        return 0;
 }
 
 int store_group_delete(struct store *s, int64_t id)
@@ -1034,7 +1128,7 @@ int store_group_delete(struct store *s, int64_t id)
 int store_group_add_member(struct store *s, int64_t group_id, int64_t user_id)
 {
         _cleanup_(tx_rollbackp) struct store *tx = NULL;
-        _cleanup_stmt_ sqlite3_stmt *count = NULL, *insert = NULL;
+        _cleanup_stmt_ sqlite3_stmt *count = NULL, *members = NULL, *insert = NULL;
         int r;
 
         r = tx_begin(s, &tx);
@@ -1054,6 +1148,23 @@ int store_group_add_member(struct store *s, int64_t group_id, int64_t user_id)
         if (sqlite3_column_int64(count, 0) >= STORE_USER_GROUPS_MAX)
                 return -E2BIG;
         r = step_done(s, count);
+        if (r < 0)
+                return r;
+        /* and the group's side, so that store_group_members() always returns every member */
+        r = prepare(s, "SELECT count(*) FROM memberships WHERE group_id = ?", &members);
+        if (r < 0)
+                return r;
+        r = bind(s, members, "l", group_id);
+        if (r < 0)
+                return r;
+        r = step(s, members);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return -EIO;
+        if (sqlite3_column_int64(members, 0) >= STORE_GROUP_MEMBERS_MAX)
+                return -E2BIG;
+        r = step_done(s, members);
         if (r < 0)
                 return r;
 
@@ -1122,6 +1233,49 @@ int store_user_groups(struct store *s, int64_t user_id, int64_t **ret_group_ids,
         if (n == 0)
                 ids = (free(ids), NULL);
         *ret_group_ids = TAKE_PTR(ids);
+        *ret_n = n;
+        return 0;
+}
+
+int store_group_members(struct store *s, int64_t group_id, int64_t **ret_user_ids, size_t *ret_n)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_free_ int64_t *ids = NULL;
+        size_t n = 0;
+        int r;
+
+        /*
+         * One statement, so one snapshot: the first row says whether the group exists (a group
+         * without members gives one row with a NULL user id). One row more than the maximum
+         * tells a group that holds too many (from a file written before the bound).
+         */
+        r = prepare(s,
+                    "SELECT m.user_id FROM groups g LEFT JOIN memberships m ON m.group_id = g.id"
+                    " WHERE g.id = ? ORDER BY m.user_id LIMIT ?",
+                    &st);
+        if (r < 0)
+                return r;
+        r = bind(s, st, "ll", group_id, (int64_t) STORE_GROUP_MEMBERS_MAX + 1);
+        if (r < 0)
+                return r;
+        r = step(s, st);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return -ENOENT;
+        if (sqlite3_column_type(st, 0) != SQLITE_NULL) {
+                ids = calloc(STORE_GROUP_MEMBERS_MAX, sizeof(*ids));
+                if (!ids)
+                        return -ENOMEM;
+                do {
+                        if (n >= STORE_GROUP_MEMBERS_MAX)
+                                return -E2BIG;
+                        ids[n++] = sqlite3_column_int64(st, 0);
+                } while ((r = step(s, st)) > 0);
+                if (r < 0)
+                        return r;
+        }
+        *ret_user_ids = TAKE_PTR(ids);
         *ret_n = n;
         return 0;
 }
@@ -1975,5 +2129,233 @@ int store_job_count_by_state(struct store *s, uint64_t ret_counts[static _STORE_
         if (r < 0)
                 return r;
         memcpy(ret_counts, counts, sizeof(counts));
+        return 0;
+}
+
+/* ---- acls ---- */
+
+/* Constant statements, one per kind: the table name is never assembled at run time. */
+static const char *const set_acl_sql[_STORE_KIND_MAX] = {
+        [STORE_KIND_USER] = "UPDATE users SET owner_id = ?, group_id = ?, mode = ? WHERE id = ?",
+        [STORE_KIND_GROUP] = "UPDATE groups SET owner_id = ?, group_id = ?, mode = ? WHERE id = ?",
+        [STORE_KIND_APP] = "UPDATE apps SET owner_id = ?, group_id = ?, mode = ? WHERE id = ?",
+        [STORE_KIND_JOB] = "UPDATE jobs SET owner_id = ?, group_id = ?, mode = ? WHERE id = ?",
+};
+
+/* 0 if a row with this id is in the table, -ENOENT if not; the SQL selects by one id. */
+static int row_exists(struct store *s, const char *sql, int64_t id)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        r = prepare(s, sql, &st);
+        if (r < 0)
+                return r;
+        r = bind(s, st, "l", id);
+        if (r < 0)
+                return r;
+        r = step(s, st);
+        if (r < 0)
+                return r;
+        return r > 0 ? 0 : -ENOENT;
+}
+
+/*
+ * Checks the new owner and group and updates the object in one transaction: the write lock is
+ * taken first, so neither can be deleted between the check and the update. The object is
+ * job_id (a job) if not NULL, else id.
+ */
+static int set_acl(struct store *s, enum store_kind kind, int64_t id, const char *job_id,
+                   const struct store_acl *acl)
+{
+        _cleanup_(tx_rollbackp) struct store *tx = NULL;
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        r = check_acl(acl);
+        if (r < 0)
+                return r;
+        r = tx_begin(s, &tx);
+        if (r < 0)
+                return r;
+        if (acl->owner > 0) {
+                r = row_exists(s, "SELECT 1 FROM users WHERE id = ?", acl->owner);
+                if (r < 0)
+                        return r;
+        }
+        if (acl->group > 0) {
+                r = row_exists(s, "SELECT 1 FROM groups WHERE id = ?", acl->group);
+                if (r < 0)
+                        return r;
+        }
+        r = prepare(s, set_acl_sql[kind], &st);
+        if (r < 0)
+                return r;
+        r = job_id ? bind(s, st, "llit", acl->owner, acl->group, (int) acl->mode, job_id)
+                   : bind(s, st, "llil", acl->owner, acl->group, (int) acl->mode, id);
+        if (r < 0)
+                return r;
+        r = update_one(s, st);
+        if (r < 0)
+                return r;
+        return tx_commit(&tx);
+}
+
+int store_object_set_acl(struct store *s, enum store_kind kind, int64_t id,
+                         const struct store_acl *acl)
+{
+        /* a job is named by its text id: store_job_set_acl() */
+        if (kind != STORE_KIND_USER && kind != STORE_KIND_GROUP && kind != STORE_KIND_APP)
+                return -EINVAL;
+        return set_acl(s, kind, id, NULL, acl);
+}
+
+int store_job_set_acl(struct store *s, const char *job_id, const struct store_acl *acl)
+{
+        if (!store_job_id_valid(job_id))
+                return -EINVAL;
+        return set_acl(s, STORE_KIND_JOB, 0, job_id, acl);
+}
+
+/* ---- audit ---- */
+
+#define AUDIT_COLUMNS "id, at, actor, event, object, detail, peer"
+
+void store_audit_clear(struct store_audit *a)
+{
+        if (!a)
+                return;
+        free(a->event);
+        free(a->object);
+        free(a->detail);
+        free(a->peer);
+        *a = (struct store_audit){};
+}
+
+struct store_audit *store_audit_array_free(struct store_audit *a, size_t n)
+{
+        for (size_t i = 0; a && i < n; i++)
+                store_audit_clear(&a[i]);
+        free(a);
+        return NULL;
+}
+
+static bool audit_event_valid(const char *event)
+{
+        size_t n;
+
+        if (!event)
+                return false;
+        n = strnlen(event, STORE_AUDIT_EVENT_MAX + 1);
+        if (n == 0 || n > STORE_AUDIT_EVENT_MAX)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!((event[i] >= 'a' && event[i] <= 'z') || event[i] == '_'))
+                        return false;
+        return true;
+}
+
+/*
+ * The number of bytes of t to keep so that it fits in max: all of it if it fits, else max bytes
+ * less a UTF-8 character that the cut would split (its lead byte and the continuation bytes that
+ * fit go too). Never reads past t[max]. A text that is not UTF-8 loses at most 3 more bytes.
+ */
+static size_t utf8_cut(const char *t, size_t max)
+{
+        size_t n = strnlen(t, max + 1);
+
+        if (n <= max)
+                return n;
+        n = max;
+        /* t[n] is the first byte dropped: while it continues a character, drop that one too */
+        for (int k = 0; k < 3 && n > 0 && ((unsigned char) t[n] & 0xc0) == 0x80; k++)
+                n--;
+        return n;
+}
+
+int store_audit_append(struct store *s, int64_t actor, const char *event, const char *object,
+                       const char *detail, const char *peer)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        if (actor < 0 || !audit_event_valid(event))
+                return -EINVAL;
+        r = prepare(s,
+                    "INSERT INTO audit (at, actor, event, object, detail, peer)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    &st);
+        if (r < 0)
+                return r;
+        r = bind(s, st, "lltsss", now(), actor, event, object,
+                 object ? (int) utf8_cut(object, STORE_AUDIT_OBJECT_MAX) : 0, detail,
+                 detail ? (int) utf8_cut(detail, STORE_AUDIT_DETAIL_MAX) : 0, peer,
+                 peer ? (int) utf8_cut(peer, STORE_AUDIT_PEER_MAX) : 0);
+        if (r < 0)
+                return r;
+        return step_done(s, st); /* commits: the record is fsync'd before this returns */
+}
+
+static int audit_from_row(sqlite3_stmt *st, struct store_audit *ret)
+{
+        _cleanup_(store_audit_clear) struct store_audit a = {};
+        int r;
+
+        a.id = sqlite3_column_int64(st, 0);
+        a.at = sqlite3_column_int64(st, 1);
+        a.actor = sqlite3_column_int64(st, 2);
+        r = column_strdup(st, 3, &a.event);
+        if (r < 0)
+                return r;
+        if (!a.event)
+                return -EBADMSG;
+        r = column_strdup(st, 4, &a.object);
+        if (r < 0)
+                return r;
+        r = column_strdup(st, 5, &a.detail);
+        if (r < 0)
+                return r;
+        r = column_strdup(st, 6, &a.peer);
+        if (r < 0)
+                return r;
+        *ret = a;
+        a = (struct store_audit){};
+        return 0;
+}
+
+int store_audit_list(struct store *s, int64_t after_id, size_t limit, struct store_audit **ret,
+                     size_t *ret_n)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        struct store_audit *records = NULL;
+        size_t n = 0;
+        int r;
+
+        r = check_limit(limit);
+        if (r < 0)
+                return r;
+        r = prepare(s, "SELECT " AUDIT_COLUMNS " FROM audit WHERE id > ? ORDER BY id LIMIT ?", &st);
+        if (r < 0)
+                return r;
+        r = bind(s, st, "ll", after_id, (int64_t) limit);
+        if (r < 0)
+                return r;
+        records = calloc(limit, sizeof(*records));
+        if (!records)
+                return -ENOMEM;
+        while ((r = step(s, st)) > 0 && n < limit) {
+                r = audit_from_row(st, &records[n]);
+                if (r < 0)
+                        break;
+                n++;
+        }
+        if (r < 0) {
+                (void) store_audit_array_free(records, n);
+                return r;
+        }
+        if (n == 0)
+                records = (free(records), NULL);
+        *ret = records;
+        *ret_n = n;
         return 0;
 }

@@ -2,7 +2,8 @@
 #pragma once
 
 /*
- * The store: Warren's durable state (users, groups, sessions, apps, jobs) in one SQLite file.
+ * The store: Warren's durable state (users, groups, sessions, apps, jobs, the audit log) in one
+ * SQLite file.
  *
  * Threads. A `struct store` wraps ONE SQLite connection and is not thread-safe: each thread of
  * the node opens its own store on the same file (SQLite's WAL lets readers run beside one writer;
@@ -16,25 +17,32 @@
  * Errors. Every fallible function returns >= 0 on success or a negative errno; SQLite's codes never
  * leave this module:
  *   -EEXIST   a unique name, token hash or membership already exists
- *   -ENOENT   the object (or one it refers to: user, group, app) does not exist
+ *   -ENOENT   the object (or one it refers to: user, group, app, an acl's owner or group) does not
+ *             exist
  *   -ESTALE   a job is not in the state the caller expected (compare-and-set lost)
  *   -EINVAL   invalid argument (bad name, mode, state, limit, job id)
- *   -E2BIG    a text is longer than its STORE_*_MAX
+ *   -E2BIG    a text is longer than its STORE_*_MAX, or a set would exceed its bound (the
+ *             groups of a user, the members of a group); audit texts are cut instead
  *   -EBUSY    another connection held the write lock for longer than the busy timeout
  *   -EBADMSG  the file is not a database, or is corrupt
  *   -EPROTONOSUPPORT  the file's schema is newer than this program
  *   -ENOSPC, -EIO, -ENOMEM, -EROFS  as usual
  *
  * Ownership. Pointer parameters are borrowed. Records returned to the caller (struct store_user,
- * store_group, store_app, store_job) own their strings: release them with store_*_clear(), which
- * frees the strings and zeroes the record, and which is usable as a cleanup attribute:
+ * store_group, store_app, store_job, store_audit) own their strings: release them with
+ * store_*_clear(), which frees the strings and zeroes the record, and which is usable as a
+ * cleanup attribute:
  *         _cleanup_(store_job_clear) struct store_job job = {};
- * Arrays returned by the list functions are released with store_*_array_free() (sessions and
- * group ids: free()). Out parameters (ret_*) are written only on success.
+ * Arrays returned by the list functions are released with store_*_array_free() (sessions, group
+ * ids and member ids: free()). Out parameters (ret_*) are written only on success.
  *
  * Times are Unix time in nanoseconds (int64_t, CLOCK_REALTIME), everywhere; 0 means "not yet"
- * (started_at, finished_at). Ids of users, groups, sessions and apps are positive and never reused,
- * even after a deletion, so a new object never inherits permissions granted to a deleted one.
+ * (started_at, finished_at). Ids of users, groups, sessions, apps and audit records are positive
+ * and never reused, even after a deletion, so a new object never inherits permissions granted to a
+ * deleted one.
+ *
+ * Schema. PRAGMA user_version numbers the schema: 1 the first, 2 adds the audit log. store_open()
+ * upgrades an older file in place, keeping its data, in one transaction.
  */
 
 #include <errno.h>
@@ -51,10 +59,15 @@
 #define STORE_JSON_MAX          (16u << 20) /* app spec, job spec, job result */
 #define STORE_LIST_MAX          1000        /* the largest page a list function returns */
 #define STORE_USER_GROUPS_MAX   256         /* groups one user may belong to */
+#define STORE_GROUP_MEMBERS_MAX 4096        /* members one group may have */
 #define STORE_TOKEN_HASH_SIZE   32          /* a session token's hash, in bytes */
 #define STORE_JOB_ID_LEN        32          /* lowercase hex digits of 16 random bytes */
 #define STORE_JOB_ID_SIZE       (STORE_JOB_ID_LEN + 1)
 #define STORE_BUSY_TIMEOUT_MS   5000
+#define STORE_AUDIT_EVENT_MAX   64  /* an audit event name, in bytes */
+#define STORE_AUDIT_OBJECT_MAX  256 /* an audit record's texts, in bytes: longer ones are cut */
+#define STORE_AUDIT_DETAIL_MAX  1024
+#define STORE_AUDIT_PEER_MAX    64
 
 struct store;
 
@@ -63,6 +76,15 @@ struct store_acl {
         int64_t owner;
         int64_t group;
         uint32_t mode;
+};
+
+/* The kinds of objects that carry a struct store_acl. */
+enum store_kind {
+        STORE_KIND_USER,
+        STORE_KIND_GROUP,
+        STORE_KIND_APP,
+        STORE_KIND_JOB,
+        _STORE_KIND_MAX,
 };
 
 /*
@@ -134,15 +156,22 @@ struct store_group {
 };
 
 void store_group_clear(struct store_group *g);
+/* Clears n groups and frees the array; accepts NULL; returns NULL. */
+struct store_group *store_group_array_free(struct store_group *groups, size_t n);
 
 int store_group_create(struct store *s, const char *name, const struct store_acl *acl,
                        int64_t *ret_id);
 int store_group_get(struct store *s, int64_t id, struct store_group *ret);
 int store_group_get_by_name(struct store *s, const char *name, struct store_group *ret);
+/* Groups with id > after_id in id order, at most limit (1..STORE_LIST_MAX); the array may be NULL
+ * when *ret_n is 0. -EINVAL for a bad limit. */
+int store_group_list(struct store *s, int64_t after_id, size_t limit, struct store_group **ret,
+                     size_t *ret_n);
 /* Deletes the group and its memberships. */
 int store_group_delete(struct store *s, int64_t id);
 /* -ENOENT if the user or the group does not exist, -EEXIST if already a member, -E2BIG if the user
- * is already in STORE_USER_GROUPS_MAX groups. */
+ * is already in STORE_USER_GROUPS_MAX groups or the group already has STORE_GROUP_MEMBERS_MAX
+ * members. */
 int store_group_add_member(struct store *s, int64_t group_id, int64_t user_id);
 /* -ENOENT if not a member. */
 int store_group_remove_member(struct store *s, int64_t group_id, int64_t user_id);
@@ -151,6 +180,13 @@ int store_group_has_member(struct store *s, int64_t group_id, int64_t user_id);
 /* The ids of the user's groups, ascending (at most STORE_USER_GROUPS_MAX); free() the array, which
  * may be NULL when *ret_n is 0. */
 int store_user_groups(struct store *s, int64_t user_id, int64_t **ret_group_ids, size_t *ret_n);
+/*
+ * The ids of the group's members, ascending: all of them, as a group has at most
+ * STORE_GROUP_MEMBERS_MAX. free() the array, which is NULL when *ret_n is 0 (a group without
+ * members). -ENOENT if the group does not exist; -E2BIG if it has more than
+ * STORE_GROUP_MEMBERS_MAX (only a file written before the bound, or by hand, can).
+ */
+int store_group_members(struct store *s, int64_t group_id, int64_t **ret_user_ids, size_t *ret_n);
 
 /* ---- sessions (API tokens) ---- */
 
@@ -324,3 +360,58 @@ int store_job_claim_next(struct store *s, struct store_job *ret);
 int store_jobs_requeue_running(struct store *s, uint64_t *ret_count);
 /* The number of jobs in each state, indexed by enum store_job_state. */
 int store_job_count_by_state(struct store *s, uint64_t ret_counts[static _STORE_JOB_STATE_MAX]);
+
+/* ---- acls (chmod, chgrp, chown) ---- */
+
+/*
+ * Sets the owner, group and mode of an object at once, in one transaction; the caller (the API,
+ * after auth/ allowed the change) decides who may. acl->owner 0 (nobody) and acl->group 0 (no
+ * group) are stored as they are (unlike store_user_create(), owner 0 does not mean "itself");
+ * an owner or group > 0 must exist when the transaction commits.
+ * store_object_set_acl() is for users, groups and apps (kind USER, GROUP, APP), named by id;
+ * store_job_set_acl() for jobs, named by their text id.
+ *   -EINVAL  acl NULL, mode > 0777, owner < 0, group < 0, another kind (STORE_KIND_JOB included),
+ *            a malformed job id
+ *   -ENOENT  the object does not exist, or acl->owner > 0 is no user, or acl->group > 0 is no
+ *            group; nothing is changed
+ */
+int store_object_set_acl(struct store *s, enum store_kind kind, int64_t id,
+                         const struct store_acl *acl);
+int store_job_set_acl(struct store *s, const char *job_id, const struct store_acl *acl);
+
+/* ---- audit log ---- */
+
+/*
+ * Append-only: no function changes or deletes a record, and the schema's triggers make an UPDATE
+ * or DELETE on the table fail (from any connection). A record outlives its actor: deleting a user
+ * keeps the records of what they did.
+ */
+struct store_audit {
+        int64_t id;    /* ascending in the order of appending */
+        int64_t at;    /* when it was appended */
+        int64_t actor; /* user id; 0: anonymous or unknown */
+        char *event;   /* [a-z_], 1..STORE_AUDIT_EVENT_MAX bytes; never NULL */
+        char *object;  /* what it concerns; may be NULL */
+        char *detail;  /* may be NULL */
+        char *peer;    /* the client's address; may be NULL */
+};
+
+void store_audit_clear(struct store_audit *a);
+/* Clears n records and frees the array; accepts NULL; returns NULL. */
+struct store_audit *store_audit_array_free(struct store_audit *a, size_t n);
+
+/*
+ * Appends a record at the current time; it is on disk (fsync'd) when this returns 0. object,
+ * detail and peer may be NULL; a text longer than its STORE_AUDIT_*_MAX is cut to fit rather
+ * than refused (a record must never be lost for its length), at a UTF-8 character boundary: a
+ * character that would straddle the bound is dropped whole. The texts are stored as they are,
+ * control characters included: whoever prints them escapes them.
+ *   -EINVAL  actor < 0, or event NULL, empty, longer than STORE_AUDIT_EVENT_MAX or not [a-z_]
+ *            (events are the program's own names, never cut)
+ */
+int store_audit_append(struct store *s, int64_t actor, const char *event, const char *object,
+                       const char *detail, const char *peer);
+/* Records with id > after_id in id order, at most limit (1..STORE_LIST_MAX, else -EINVAL); the
+ * array may be NULL when *ret_n is 0. */
+int store_audit_list(struct store *s, int64_t after_id, size_t limit, struct store_audit **ret,
+                     size_t *ret_n);

@@ -318,6 +318,7 @@ static const struct json_field test_fields[] = {
         {"b", JSON_FIELD_BOOL, false},
         {"so", JSON_FIELD_STRING_OR_OBJECT, false},
         {"is", JSON_FIELD_INTEGER_OR_STRING, false},
+        {"sn", JSON_FIELD_STRING_OR_NULL, false},
 };
 
 static json_t *obj(const char *s)
@@ -349,6 +350,8 @@ static void test_check_fields(void **state)
                 {"{\"i\":1,\"so\":null}", NULL},
                 {"{\"i\":1,\"is\":1.5}", "'is' must be an integer or a string, not a real number"},
                 {"{\"i\":1,\"is\":{}}", NULL},
+                {"{\"i\":1,\"sn\":1}", "'sn' must be a string or null, not an integer"},
+                {"{\"i\":1,\"sn\":false}", NULL},
         };
 
         for (size_t k = 0; k < ELEMENTSOF(wrong); k++) {
@@ -358,10 +361,11 @@ static void test_check_fields(void **state)
         }
 
         _cleanup_json_ json_t *good = obj("{\"i\":-1,\"n\":1,\"s\":\"\",\"o\":{},\"a\":[],"
-                                          "\"b\":false,\"so\":{},\"is\":\"1K\"}");
+                                          "\"b\":false,\"so\":{},\"is\":\"1K\",\"sn\":null}");
         assert_int_equal(json_check_fields(good, NULL, test_fields, ELEMENTSOF(test_fields), NULL),
                          0);
-        _cleanup_json_ json_t *good2 = obj("{\"i\":1,\"n\":1.5,\"so\":\"x\",\"is\":2}");
+        _cleanup_json_ json_t *good2 =
+                obj("{\"i\":1,\"n\":1.5,\"so\":\"x\",\"is\":2,\"sn\":\"g\"}");
         assert_int_equal(json_check_fields(good2, "", test_fields, ELEMENTSOF(test_fields), NULL),
                          0);
 

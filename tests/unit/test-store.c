@@ -92,6 +92,9 @@ static double mono_s(void)
 
 static const struct store_acl acl_700 = {.owner = 1, .group = 0, .mode = 0700};
 
+/* The schema version this store writes: 1 the first, 2 adds the audit log. */
+enum { SCHEMA_VERSION = 2 };
+
 /* Raw access, for inspection. */
 static sqlite3 *raw_open(const char *path)
 {
@@ -226,11 +229,11 @@ static void test_open_schema_wal(void **state)
         assert_int_equal(sqlite3_step(q), SQLITE_ROW);
         assert_string_equal((const char *) sqlite3_column_text(q, 0), "wal");
         assert_int_equal(sqlite3_finalize(q), SQLITE_OK);
-        assert_int_equal(raw_int(db, "PRAGMA user_version"), 1);
+        assert_int_equal(raw_int(db, "PRAGMA user_version"), SCHEMA_VERSION);
         assert_int_equal(raw_int(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND"
                                      " name IN ('users', 'groups', 'memberships', 'sessions',"
-                                     " 'apps', 'jobs')"),
-                         6);
+                                     " 'apps', 'jobs', 'audit')"),
+                         7);
         /* the write through the store is visible to another connection */
         assert_int_equal(raw_int(db, "SELECT count(*) FROM users WHERE name = 'alice'"), 1);
         assert_int_equal(sqlite3_close(db), SQLITE_OK);
@@ -239,7 +242,7 @@ static void test_open_schema_wal(void **state)
         s = store_close(s);
         s = open_ok(f->path);
         db = raw_open(f->path);
-        assert_int_equal(raw_int(db, "PRAGMA user_version"), 1);
+        assert_int_equal(raw_int(db, "PRAGMA user_version"), SCHEMA_VERSION);
         assert_int_equal(sqlite3_close(db), SQLITE_OK);
 }
 
@@ -372,12 +375,12 @@ static void test_migration_from_v0(void **state)
         s = store_close(s);
 
         db = raw_open(f->path);
-        assert_int_equal(raw_int(db, "PRAGMA user_version"), 1);
+        assert_int_equal(raw_int(db, "PRAGMA user_version"), SCHEMA_VERSION);
         assert_int_equal(raw_int(db, "SELECT count(*) FROM notes WHERE x = 'kept'"), 1);
         assert_int_equal(raw_int(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND"
                                      " name IN ('users', 'groups', 'memberships', 'sessions',"
-                                     " 'apps', 'jobs')"),
-                         6);
+                                     " 'apps', 'jobs', 'audit')"),
+                         7);
         assert_int_equal(
                 raw_int(db, "SELECT count(*) FROM sqlite_schema WHERE name = 'jobs_queue'"), 1);
         assert_int_equal(sqlite3_close(db), SQLITE_OK);
@@ -1623,6 +1626,902 @@ static void test_counts(void **state)
         assert_int_equal(counts[STORE_JOB_CANCELLED], 1);
 }
 
+/* A text column of the first row, copied; NULL for SQL NULL. */
+static char *raw_str(sqlite3 *db, const char *sql)
+{
+        sqlite3_stmt *st = NULL;
+        char *v = NULL;
+
+        assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        if (sqlite3_column_type(st, 0) != SQLITE_NULL) {
+                v = strdup((const char *) sqlite3_column_text(st, 0));
+                assert_non_null(v);
+        }
+        assert_int_equal(sqlite3_finalize(st), SQLITE_OK);
+        return v;
+}
+
+#define SCHEMA_SQL                                                                       \
+        "SELECT group_concat(type || ' ' || name || ' ' || coalesce(sql, ''), char(10))" \
+        " FROM (SELECT * FROM sqlite_schema ORDER BY type, name)"
+
+/*
+ * Turns a current file into the version-1 file the previous release wrote: version 2 only added
+ * the audit table (its triggers go with it) and, once used, its sqlite_sequence row.
+ */
+static void downgrade_to_v1(const char *path)
+{
+        sqlite3 *db = raw_open(path);
+
+        raw_exec(db, "BEGIN;"
+                     "DROP TABLE audit;"
+                     "DELETE FROM sqlite_sequence WHERE name = 'audit';"
+                     "PRAGMA user_version = 1;"
+                     "COMMIT;");
+        assert_int_equal(raw_int(db, "PRAGMA user_version"), 1);
+        assert_int_equal(raw_int(db, "SELECT count(*) FROM sqlite_schema WHERE tbl_name = 'audit'"),
+                         0);
+        assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
+static void test_migration_from_v1(void **state)
+{
+        struct fixture *f = *state;
+        _cleanup_(store_closep) struct store *s = NULL;
+        _cleanup_free_ char *fresh = NULL, *migrated = NULL;
+        _cleanup_free_ int64_t *members = NULL;
+        _cleanup_free_ struct store_audit *none = NULL;
+        struct store_audit *records = NULL;
+        const struct store_acl acl = {.owner = 1, .group = 1, .mode = 0750};
+        char job_id[STORE_JOB_ID_SIZE];
+        uint8_t h[STORE_TOKEN_HASH_SIZE];
+        int64_t alice, staff, app, uid = 0, sid = 0, sid1;
+        size_t n;
+        sqlite3 *db;
+
+        s = open_ok(f->path);
+        assert_int_equal(store_user_create(s, "alice", "h", 2, STORE_USER_ACTIVE, &acl_700, &alice),
+                         0);
+        assert_int_equal(store_group_create(s, "staff", &acl_700, &staff), 0);
+        assert_int_equal(store_group_add_member(s, staff, alice), 0);
+        hash_of(h, 7);
+        assert_int_equal(store_session_create(s, alice, h, INT64_MAX, &sid1), 0);
+        app = make_app(s, "sh");
+        assert_int_equal(store_job_insert(s, app, &acl, 3, "{\"k\":1}", job_id), 0);
+        s = store_close(s);
+        db = raw_open(f->path);
+        fresh = raw_str(db, SCHEMA_SQL);
+        assert_int_equal(sqlite3_close(db), SQLITE_OK);
+
+        downgrade_to_v1(f->path);
+
+        s = open_ok(f->path);
+        /* the data of version 1 is all there */
+        {
+                _cleanup_(store_user_clear) struct store_user u = {};
+                _cleanup_(store_group_clear) struct store_group g = {};
+                _cleanup_(store_app_clear) struct store_app a = {};
+                _cleanup_(store_job_clear) struct store_job j = {};
+
+                assert_int_equal(store_user_get_by_name(s, "alice", &u), 0);
+                assert_int_equal(u.id, alice);
+                assert_string_equal(u.password_hash, "h");
+                assert_int_equal(u.rights, 2);
+                assert_int_equal(store_group_get(s, staff, &g), 0);
+                assert_string_equal(g.name, "staff");
+                assert_int_equal(store_app_get(s, app, &a), 0);
+                assert_string_equal(a.name, "sh");
+                assert_int_equal(store_job_get(s, job_id, &j), 0);
+                assert_string_equal(j.spec, "{\"k\":1}");
+                assert_int_equal(j.priority, 3);
+                assert_int_equal(j.acl.group, 1);
+                assert_int_equal(j.acl.mode, 0750);
+        }
+        assert_int_equal(store_group_members(s, staff, &members, &n), 0);
+        assert_int_equal(n, 1);
+        assert_int_equal(members[0], alice);
+        assert_int_equal(store_session_lookup(s, h, 0, &uid, &sid), 0);
+        assert_int_equal(uid, alice);
+        assert_int_equal(sid, sid1);
+        /* and the audit log is new and empty, then works */
+        assert_int_equal(store_audit_list(s, 0, 10, &none, &n), 0);
+        assert_int_equal(n, 0);
+        assert_int_equal(store_audit_append(s, alice, "login", NULL, NULL, NULL), 0);
+        assert_int_equal(store_audit_list(s, 0, 10, &records, &n), 0);
+        assert_int_equal(n, 1);
+        assert_int_equal(records[0].id, 1);
+        records = store_audit_array_free(records, n);
+        s = store_close(s);
+
+        /* the upgraded schema is exactly the one a new file gets */
+        db = raw_open(f->path);
+        assert_int_equal(raw_int(db, "PRAGMA user_version"), SCHEMA_VERSION);
+        migrated = raw_str(db, SCHEMA_SQL);
+        assert_string_equal(migrated, fresh);
+        assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
+static void test_migration_from_v1_failure_rolls_back(void **state)
+{
+        struct fixture *f = *state;
+        struct store *s = NULL;
+        int64_t id;
+        sqlite3 *db;
+
+        s = open_ok(f->path);
+        assert_int_equal(store_user_create(s, "alice", NULL, 1, STORE_USER_ACTIVE, &acl_700, &id),
+                         0);
+        s = store_close(s);
+        downgrade_to_v1(f->path);
+        /* a version-1 file with an "audit" table of its own: step 1 → 2 fails as a whole */
+        db = raw_open(f->path);
+        raw_exec(db, "CREATE TABLE audit (x TEXT); INSERT INTO audit VALUES ('mine');");
+        assert_int_equal(sqlite3_close(db), SQLITE_OK);
+
+        assert_true(store_open(f->path, &s) < 0);
+        assert_null(s);
+
+        db = raw_open(f->path);
+        assert_int_equal(raw_int(db, "PRAGMA user_version"), 1);
+        assert_int_equal(raw_int(db, "SELECT count(*) FROM audit WHERE x = 'mine'"), 1);
+        assert_int_equal(raw_int(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger'"),
+                         0);
+        assert_int_equal(raw_int(db, "SELECT count(*) FROM users WHERE name = 'alice'"), 1);
+        assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
+/* ---- acls ---- */
+
+/* Sets the acl of a user, group or app (by id) or of a job (by job_id). */
+static int set_acl_of(struct store *s, enum store_kind kind, int64_t id, const char *job_id,
+                      const struct store_acl *acl)
+{
+        return kind == STORE_KIND_JOB ? store_job_set_acl(s, job_id, acl)
+                                      : store_object_set_acl(s, kind, id, acl);
+}
+
+static struct store_acl acl_of(struct store *s, enum store_kind kind, int64_t id,
+                               const char *job_id)
+{
+        struct store_acl acl = {};
+
+        switch (kind) {
+        case STORE_KIND_USER: {
+                _cleanup_(store_user_clear) struct store_user u = {};
+                assert_int_equal(store_user_get(s, id, &u), 0);
+                acl = u.acl;
+                break;
+        }
+        case STORE_KIND_GROUP: {
+                _cleanup_(store_group_clear) struct store_group g = {};
+                assert_int_equal(store_group_get(s, id, &g), 0);
+                acl = g.acl;
+                break;
+        }
+        case STORE_KIND_APP: {
+                _cleanup_(store_app_clear) struct store_app a = {};
+                assert_int_equal(store_app_get(s, id, &a), 0);
+                acl = a.acl;
+                break;
+        }
+        case STORE_KIND_JOB: {
+                _cleanup_(store_job_clear) struct store_job j = {};
+                assert_int_equal(store_job_get(s, job_id, &j), 0);
+                acl = j.acl;
+                break;
+        }
+        case _STORE_KIND_MAX:
+        default:
+                fail();
+        }
+        return acl;
+}
+
+static void assert_acl_equal(struct store_acl a, struct store_acl b)
+{
+        assert_int_equal(a.owner, b.owner);
+        assert_int_equal(a.group, b.group);
+        assert_int_equal(a.mode, b.mode);
+}
+
+static void test_set_acl(void **state)
+{
+        struct fixture *f = *state;
+        _cleanup_(store_closep) struct store *s = NULL;
+        char job_id[STORE_JOB_ID_SIZE];
+        int64_t alice, bob, carol, staff, devs, gone, app;
+
+        s = open_ok(f->path);
+        assert_int_equal(
+                store_user_create(s, "alice", NULL, 1, STORE_USER_ACTIVE, &acl_700, &alice), 0);
+        assert_int_equal(store_user_create(s, "bob", "hb", 5, STORE_USER_ACTIVE, &acl_700, &bob),
+                         0);
+        assert_int_equal(
+                store_user_create(s, "carol", NULL, 1, STORE_USER_ACTIVE, &acl_700, &carol), 0);
+        assert_int_equal(store_group_create(s, "staff", &acl_700, &staff), 0);
+        assert_int_equal(store_group_create(s, "devs", &acl_700, &devs), 0);
+        assert_int_equal(store_group_create(s, "gone", &acl_700, &gone), 0);
+        app = make_app(s, "sh");
+        insert_job(s, app, alice, 2, job_id);
+        /* deleted ones are never valid owners or groups again (ids are not reused) */
+        assert_int_equal(store_user_delete(s, carol), 0);
+        assert_int_equal(store_group_delete(s, gone), 0);
+
+        const struct {
+                enum store_kind kind;
+                int64_t id;
+                const char *job_id;
+        } objects[] = {
+                {STORE_KIND_USER, bob, NULL},
+                {STORE_KIND_GROUP, staff, NULL},
+                {STORE_KIND_APP, app, NULL},
+                {STORE_KIND_JOB, 0, job_id},
+        };
+        const struct store_acl good[] = {
+                {.owner = bob, .group = devs, .mode = 0751}, /* chown, chgrp and chmod at once */
+                {.owner = bob, .group = devs, .mode = 0700}, /* chmod */
+                {.owner = bob, .group = 0, .mode = 0700},    /* chgrp to none */
+                {.owner = alice, .group = staff, .mode = 0777},
+                {.owner = 0, .group = 0, .mode = 0}, /* nobody, stored as such */
+                {.owner = alice, .group = devs, .mode = 0640},
+        };
+        const struct store_acl invalid[] = {
+                {.owner = bob, .group = devs, .mode = 01000},
+                {.owner = bob, .group = devs, .mode = 04755},
+                {.owner = bob, .group = devs, .mode = UINT32_MAX},
+                {.owner = -1, .group = devs, .mode = 0700},
+                {.owner = bob, .group = -1, .mode = 0700},
+                {.owner = INT64_MIN, .group = 0, .mode = 0700},
+        };
+        const struct store_acl missing[] = {
+                {.owner = 999, .group = devs, .mode = 0700},
+                {.owner = bob, .group = 999, .mode = 0700},
+                {.owner = carol, .group = 0, .mode = 0700},
+                {.owner = bob, .group = gone, .mode = 0700},
+                {.owner = 999, .group = 999, .mode = 0700},
+        };
+
+        for (size_t o = 0; o < ELEMENTSOF(objects); o++) {
+                enum store_kind kind = objects[o].kind;
+                int64_t id = objects[o].id;
+                const char *jid = objects[o].job_id;
+                struct store_acl before;
+
+                for (size_t i = 0; i < ELEMENTSOF(good); i++) {
+                        assert_int_equal(set_acl_of(s, kind, id, jid, &good[i]), 0);
+                        assert_acl_equal(acl_of(s, kind, id, jid), good[i]);
+                }
+                /* refused, and nothing changed */
+                before = acl_of(s, kind, id, jid);
+                for (size_t i = 0; i < ELEMENTSOF(invalid); i++) {
+                        assert_int_equal(set_acl_of(s, kind, id, jid, &invalid[i]), -EINVAL);
+                        assert_acl_equal(acl_of(s, kind, id, jid), before);
+                }
+                assert_int_equal(set_acl_of(s, kind, id, jid, NULL), -EINVAL);
+                for (size_t i = 0; i < ELEMENTSOF(missing); i++) {
+                        assert_int_equal(set_acl_of(s, kind, id, jid, &missing[i]), -ENOENT);
+                        assert_acl_equal(acl_of(s, kind, id, jid), before);
+                }
+        }
+
+        /* the object itself does not exist */
+        const struct store_acl ok = {.owner = bob, .group = devs, .mode = 0700};
+        assert_int_equal(store_object_set_acl(s, STORE_KIND_USER, 999, &ok), -ENOENT);
+        assert_int_equal(store_object_set_acl(s, STORE_KIND_USER, carol, &ok), -ENOENT);
+        assert_int_equal(store_object_set_acl(s, STORE_KIND_GROUP, gone, &ok), -ENOENT);
+        assert_int_equal(store_object_set_acl(s, STORE_KIND_APP, 999, &ok), -ENOENT);
+        assert_int_equal(store_object_set_acl(s, STORE_KIND_APP, 0, &ok), -ENOENT);
+        assert_int_equal(store_object_set_acl(s, STORE_KIND_APP, -3, &ok), -ENOENT);
+        assert_int_equal(store_job_set_acl(s, "0123456789abcdef0123456789abcdef", &ok), -ENOENT);
+        /* invalid argument wins over a missing object */
+        assert_int_equal(store_object_set_acl(s, STORE_KIND_APP, 999, &invalid[0]), -EINVAL);
+
+        /* bad kinds, and malformed job ids */
+        assert_int_equal(store_object_set_acl(s, STORE_KIND_JOB, app, &ok), -EINVAL);
+        assert_int_equal(store_object_set_acl(s, _STORE_KIND_MAX, app, &ok), -EINVAL);
+        assert_int_equal(store_object_set_acl(s, (enum store_kind) - 1, app, &ok), -EINVAL);
+        assert_int_equal(store_object_set_acl(s, (enum store_kind) 42, app, &ok), -EINVAL);
+        assert_int_equal(store_job_set_acl(s, NULL, &ok), -EINVAL);
+        assert_int_equal(store_job_set_acl(s, "nope", &ok), -EINVAL);
+        assert_int_equal(store_job_set_acl(s, "0123456789ABCDEF0123456789ABCDEF", &ok), -EINVAL);
+        assert_int_equal(store_job_set_acl(s, "' OR 1=1 --", &ok), -EINVAL);
+
+        /* only the acl changes */
+        {
+                _cleanup_(store_user_clear) struct store_user u = {};
+                _cleanup_(store_job_clear) struct store_job j = {};
+
+                assert_int_equal(store_user_get(s, bob, &u), 0);
+                assert_string_equal(u.name, "bob");
+                assert_string_equal(u.password_hash, "hb");
+                assert_int_equal(u.rights, 5);
+                assert_int_equal(u.state, STORE_USER_ACTIVE);
+                assert_int_equal(store_job_get(s, job_id, &j), 0);
+                assert_int_equal(j.state, STORE_JOB_QUEUED);
+                assert_int_equal(j.priority, 2);
+                assert_int_equal(j.app_id, app);
+                assert_string_equal(j.spec, "{\"source\":\"echo 1\"}");
+        }
+        /* and survives a reopen */
+        s = store_close(s);
+        s = open_ok(f->path);
+        assert_acl_equal(acl_of(s, STORE_KIND_JOB, 0, job_id), good[ELEMENTSOF(good) - 1]);
+        assert_acl_equal(acl_of(s, STORE_KIND_APP, app, NULL), good[ELEMENTSOF(good) - 1]);
+}
+
+/* Does a by_reader list show the job to who? */
+static bool reader_sees(struct store *s, const struct auth_subject *who, const char *job_id)
+{
+        struct store_job_filter filter = {
+                .by_reader = true,
+                .reader = who->user,
+                .reader_is_admin = who->rights == AUTH_RIGHTS_ADMIN,
+                .reader_groups = who->groups,
+                .n_reader_groups = who->n_groups,
+                .limit = STORE_LIST_MAX,
+        };
+        struct store_job *page = NULL;
+        size_t n = 0;
+        bool seen = false;
+
+        assert_int_equal(store_job_list(s, &filter, &page, &n), 0);
+        for (size_t k = 0; k < n; k++)
+                seen = seen || strcmp(page[k].id, job_id) == 0;
+        page = store_job_array_free(page, n);
+        return seen;
+}
+
+/* After a chmod, chgrp or chown, the reader filter follows the new acl, as auth_check() does. */
+static void test_set_acl_reader(void **state)
+{
+        struct fixture *f = *state;
+        _cleanup_(store_closep) struct store *s = NULL;
+        _cleanup_free_ int64_t *bob_groups = NULL;
+        char job[STORE_JOB_ID_SIZE], control[STORE_JOB_ID_SIZE];
+        int64_t alice, bob, carol, root, staff, app;
+        size_t n_bob_groups, changes_seen = 0, changes_hidden = 0;
+
+        s = open_ok(f->path);
+        assert_int_equal(
+                store_user_create(s, "alice", NULL, 1, STORE_USER_ACTIVE, &acl_700, &alice), 0);
+        assert_int_equal(store_user_create(s, "bob", NULL, 1, STORE_USER_ACTIVE, &acl_700, &bob),
+                         0);
+        assert_int_equal(
+                store_user_create(s, "carol", NULL, 1, STORE_USER_ACTIVE, &acl_700, &carol), 0);
+        assert_int_equal(store_user_create(s, "root", NULL, 1, STORE_USER_ACTIVE, &acl_700, &root),
+                         0);
+        assert_int_equal(store_group_create(s, "staff", &acl_700, &staff), 0);
+        assert_int_equal(store_group_add_member(s, staff, bob), 0);
+        assert_int_equal(store_user_groups(s, bob, &bob_groups, &n_bob_groups), 0);
+        assert_int_equal(n_bob_groups, 1);
+        app = make_app(s, "sh");
+        insert_job(s, app, alice, 0, job);
+        insert_job(s, app, alice, 0, control);
+
+        const struct auth_subject subjects[] = {
+                {.user = alice, .rights = AUTH_RIGHTS_STANDARD},
+                {.user = bob,
+                 .rights = AUTH_RIGHTS_STANDARD,
+                 .groups = bob_groups,
+                 .n_groups = n_bob_groups},
+                {.user = carol, .rights = AUTH_RIGHTS_STANDARD},
+                {.user = root, .rights = AUTH_RIGHTS_ADMIN},
+        };
+        const struct store_acl acls[] = {
+                {.owner = alice, .group = 0, .mode = 0700},
+                {.owner = alice, .group = staff, .mode = 0750},
+                {.owner = alice, .group = staff, .mode = 0704},
+                {.owner = alice, .group = staff, .mode = 0070},
+                {.owner = bob, .group = 0, .mode = 0400},
+                {.owner = bob, .group = 0, .mode = 0044},
+                {.owner = carol, .group = staff, .mode = 0000},
+                {.owner = 0, .group = 0, .mode = 0004},
+                {.owner = 0, .group = staff, .mode = 0040},
+                {.owner = alice, .group = 0, .mode = 0700},
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(acls); i++) {
+                const struct auth_object obj = {
+                        .owner = acls[i].owner, .group = acls[i].group, .mode = acls[i].mode};
+
+                assert_int_equal(store_job_set_acl(s, job, &acls[i]), 0);
+                for (size_t w = 0; w < ELEMENTSOF(subjects); w++) {
+                        bool allowed = auth_check(&subjects[w], AUTH_ACTION_JOB_GET, &obj,
+                                                  AUTH_PERM_READ) == 0;
+
+                        assert_int_equal(reader_sees(s, &subjects[w], job), allowed);
+                        changes_seen += allowed && subjects[w].rights != AUTH_RIGHTS_ADMIN;
+                        changes_hidden += !allowed;
+                        /* the other job keeps its acl: alice's and the administrator's only */
+                        assert_int_equal(reader_sees(s, &subjects[w], control),
+                                         subjects[w].user == alice ||
+                                                 subjects[w].rights == AUTH_RIGHTS_ADMIN);
+                }
+        }
+        /* the sequence is not degenerate */
+        assert_true(changes_seen >= ELEMENTSOF(acls));
+        assert_true(changes_hidden >= ELEMENTSOF(acls));
+}
+
+/* ---- group lists and members ---- */
+
+static void test_group_list(void **state)
+{
+        struct fixture *f = *state;
+        _cleanup_(store_closep) struct store *s = NULL;
+        struct store_group *list = NULL;
+        static const char *const names[] = {"g1", "g2", "g3", "g4", "g5"};
+        int64_t ids[ELEMENTSOF(names)], id;
+        size_t n = 99;
+
+        s = open_ok(f->path);
+        assert_int_equal(store_group_list(s, 0, 10, &list, &n), 0);
+        assert_int_equal(n, 0);
+        assert_null(list);
+
+        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                const struct store_acl acl = {.owner = 1, .group = 0, .mode = 0700 + (uint32_t) i};
+                assert_int_equal(store_group_create(s, names[i], &acl, &ids[i]), 0);
+        }
+        assert_int_equal(store_group_delete(s, ids[2]), 0);
+
+        /* pages of 2: g1 g2 | g4 g5 | nothing */
+        assert_int_equal(store_group_list(s, 0, 2, &list, &n), 0);
+        assert_int_equal(n, 2);
+        assert_int_equal(list[0].id, ids[0]);
+        assert_string_equal(list[0].name, "g1");
+        assert_int_equal(list[0].acl.owner, 1);
+        assert_int_equal(list[0].acl.mode, 0700);
+        assert_true(list[0].created_at > 0);
+        assert_int_equal(list[1].id, ids[1]);
+        id = list[1].id;
+        list = store_group_array_free(list, n);
+        assert_int_equal(store_group_list(s, id, 2, &list, &n), 0);
+        assert_int_equal(n, 2);
+        assert_int_equal(list[0].id, ids[3]);
+        assert_string_equal(list[0].name, "g4");
+        assert_int_equal(list[1].id, ids[4]);
+        assert_string_equal(list[1].name, "g5");
+        assert_int_equal(list[1].acl.mode, 0704);
+        id = list[1].id;
+        list = store_group_array_free(list, n);
+        assert_int_equal(store_group_list(s, id, 2, &list, &n), 0);
+        assert_int_equal(n, 0);
+        assert_null(list);
+
+        /* one page of everything, from a cursor in a gap */
+        assert_int_equal(store_group_list(s, ids[2], STORE_LIST_MAX, &list, &n), 0);
+        assert_int_equal(n, 2);
+        assert_int_equal(list[0].id, ids[3]);
+        list = store_group_array_free(list, n);
+        assert_int_equal(store_group_list(s, -5, STORE_LIST_MAX, &list, &n), 0);
+        assert_int_equal(n, 4);
+        list = store_group_array_free(list, n);
+
+        n = 99;
+        assert_int_equal(store_group_list(s, 0, 0, &list, &n), -EINVAL);
+        assert_int_equal(store_group_list(s, 0, STORE_LIST_MAX + 1, &list, &n), -EINVAL);
+        assert_null(list);
+        assert_int_equal(n, 99);
+        assert_null(store_group_array_free(NULL, 3));
+}
+
+static void test_group_members(void **state)
+{
+        struct fixture *f = *state;
+        _cleanup_(store_closep) struct store *s = NULL;
+        int64_t *ids = NULL;
+        int64_t alice, bob, carol, staff, empty;
+        size_t n = 99;
+
+        s = open_ok(f->path);
+        assert_int_equal(
+                store_user_create(s, "alice", NULL, 1, STORE_USER_ACTIVE, &acl_700, &alice), 0);
+        assert_int_equal(store_user_create(s, "bob", NULL, 1, STORE_USER_ACTIVE, &acl_700, &bob),
+                         0);
+        assert_int_equal(
+                store_user_create(s, "carol", NULL, 1, STORE_USER_ACTIVE, &acl_700, &carol), 0);
+        assert_int_equal(store_group_create(s, "staff", &acl_700, &staff), 0);
+        assert_int_equal(store_group_create(s, "empty", &acl_700, &empty), 0);
+
+        /* no members: zero, NULL */
+        assert_int_equal(store_group_members(s, empty, &ids, &n), 0);
+        assert_int_equal(n, 0);
+        assert_null(ids);
+        /* unknown group: -ENOENT, outputs untouched */
+        n = 99;
+        assert_int_equal(store_group_members(s, 999, &ids, &n), -ENOENT);
+        assert_int_equal(store_group_members(s, 0, &ids, &n), -ENOENT);
+        assert_int_equal(n, 99);
+        assert_null(ids);
+
+        /* added out of order, returned ascending */
+        assert_int_equal(store_group_add_member(s, staff, carol), 0);
+        assert_int_equal(store_group_add_member(s, staff, alice), 0);
+        assert_int_equal(store_group_add_member(s, staff, bob), 0);
+        assert_int_equal(store_group_members(s, staff, &ids, &n), 0);
+        assert_int_equal(n, 3);
+        assert_int_equal(ids[0], alice);
+        assert_int_equal(ids[1], bob);
+        assert_int_equal(ids[2], carol);
+        ids = (free(ids), NULL);
+
+        /* removals and deletions follow */
+        assert_int_equal(store_group_remove_member(s, staff, alice), 0);
+        assert_int_equal(store_user_delete(s, carol), 0);
+        assert_int_equal(store_group_members(s, staff, &ids, &n), 0);
+        assert_int_equal(n, 1);
+        assert_int_equal(ids[0], bob);
+        ids = (free(ids), NULL);
+        assert_int_equal(store_group_delete(s, staff), 0);
+        assert_int_equal(store_group_members(s, staff, &ids, &n), -ENOENT);
+        assert_null(ids);
+}
+
+static void test_group_members_limit(void **state)
+{
+        struct fixture *f = *state;
+        _cleanup_(store_closep) struct store *s = NULL;
+        _cleanup_free_ int64_t *ids = NULL;
+        int64_t big, last, extra;
+        size_t n = 0;
+        sqlite3 *db;
+
+        s = open_ok(f->path);
+        assert_int_equal(store_group_create(s, "big", &acl_700, &big), 0);
+        /* the fixture in one transaction: STORE_GROUP_MEMBERS_MAX + 1 users, all but two in big */
+        db = raw_open(f->path);
+        raw_exec(db,
+                 "BEGIN;"
+                 "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 4097)"
+                 " INSERT INTO users (name, rights, state, owner_id, group_id, mode, created_at)"
+                 " SELECT 'u' || x, 1, 'active', 1, 0, 448, 0 FROM c;"
+                 "INSERT INTO memberships (user_id, group_id)"
+                 " SELECT u.id, g.id FROM users u, groups g WHERE g.name = 'big'"
+                 " ORDER BY u.id DESC LIMIT 4095;"
+                 "COMMIT;");
+        assert_int_equal(raw_int(db, "SELECT count(*) FROM users"), STORE_GROUP_MEMBERS_MAX + 1);
+        assert_int_equal(raw_int(db, "SELECT count(*) FROM memberships"),
+                         STORE_GROUP_MEMBERS_MAX - 1);
+        assert_int_equal(sqlite3_close(db), SQLITE_OK);
+        {
+                _cleanup_(store_user_clear) struct store_user u = {};
+                assert_int_equal(store_user_get_by_name(s, "u2", &u), 0);
+                last = u.id;
+                store_user_clear(&u);
+                assert_int_equal(store_user_get_by_name(s, "u1", &u), 0);
+                extra = u.id;
+        }
+
+        /* the last place, then a full group */
+        assert_int_equal(store_group_add_member(s, big, last), 0);
+        assert_int_equal(store_group_add_member(s, big, extra), -E2BIG);
+        assert_int_equal(store_group_has_member(s, big, extra), 0);
+        assert_int_equal(store_group_members(s, big, &ids, &n), 0);
+        assert_int_equal(n, STORE_GROUP_MEMBERS_MAX);
+        for (size_t i = 1; i < n; i++)
+                assert_true(ids[i - 1] < ids[i]);
+        assert_int_equal(ids[0], extra + 1);
+        ids = (free(ids), NULL);
+
+        /* a group over the bound (by hand, or from before it): refused, not cut short */
+        db = raw_open(f->path);
+        raw_exec(db, "INSERT INTO memberships (user_id, group_id)"
+                     " SELECT u.id, g.id FROM users u, groups g WHERE u.name = 'u1' AND"
+                     " g.name = 'big'");
+        assert_int_equal(sqlite3_close(db), SQLITE_OK);
+        n = 7;
+        assert_int_equal(store_group_members(s, big, &ids, &n), -E2BIG);
+        assert_null(ids);
+        assert_int_equal(n, 7);
+}
+
+/* ---- audit ---- */
+
+static void test_audit(void **state)
+{
+        struct fixture *f = *state;
+        _cleanup_(store_closep) struct store *s = NULL;
+        struct store_audit *list = NULL;
+        const char *ctl = "bad \x01\x1b[31mred\x1b[0m\n\tline\x7f \"q\" \\ end";
+        char event64[STORE_AUDIT_EVENT_MAX + 2];
+        int64_t alice, bob, t0, last;
+        size_t n = 99;
+
+        s = open_ok(f->path);
+        assert_int_equal(
+                store_user_create(s, "alice", NULL, 1, STORE_USER_ACTIVE, &acl_700, &alice), 0);
+        assert_int_equal(store_user_create(s, "bob", NULL, 1, STORE_USER_ACTIVE, &acl_700, &bob),
+                         0);
+
+        assert_int_equal(store_audit_list(s, 0, 10, &list, &n), 0);
+        assert_int_equal(n, 0);
+        assert_null(list);
+
+        t0 = (int64_t) now_ns(CLOCK_REALTIME);
+        assert_int_equal(
+                store_audit_append(s, alice, "login", "user:alice", "password", "192.0.2.1:5000"),
+                0);
+        assert_int_equal(store_audit_append(s, 0, "login_failed", NULL, NULL, NULL), 0);
+        assert_int_equal(store_audit_append(s, bob, "job_cancel", "job:0123", ctl, "[2001:db8::1]"),
+                         0);
+        assert_int_equal(store_audit_append(s, bob, "chmod", "", "", ""), 0);
+
+        assert_int_equal(store_audit_list(s, 0, 10, &list, &n), 0);
+        assert_int_equal(n, 4);
+        for (size_t i = 0; i < n; i++) {
+                if (i > 0) {
+                        assert_true(list[i].id > list[i - 1].id);
+                        assert_true(list[i].at >= list[i - 1].at);
+                }
+                assert_true(list[i].at >= t0);
+        }
+        assert_int_equal(list[0].actor, alice);
+        assert_string_equal(list[0].event, "login");
+        assert_string_equal(list[0].object, "user:alice");
+        assert_string_equal(list[0].detail, "password");
+        assert_string_equal(list[0].peer, "192.0.2.1:5000");
+        assert_int_equal(list[1].actor, 0);
+        assert_string_equal(list[1].event, "login_failed");
+        assert_null(list[1].object);
+        assert_null(list[1].detail);
+        assert_null(list[1].peer);
+        /* control characters as they were given */
+        assert_int_equal(list[2].actor, bob);
+        assert_string_equal(list[2].detail, ctl);
+        assert_string_equal(list[2].peer, "[2001:db8::1]");
+        /* empty is not NULL */
+        assert_string_equal(list[3].object, "");
+        assert_string_equal(list[3].detail, "");
+        assert_string_equal(list[3].peer, "");
+        list = store_audit_array_free(list, n);
+
+        /* pages of 3, then 3 */
+        assert_int_equal(store_audit_list(s, 0, 3, &list, &n), 0);
+        assert_int_equal(n, 3);
+        assert_string_equal(list[0].event, "login");
+        last = list[2].id;
+        list = store_audit_array_free(list, n);
+        assert_int_equal(store_audit_list(s, last, 3, &list, &n), 0);
+        assert_int_equal(n, 1);
+        assert_string_equal(list[0].event, "chmod");
+        last = list[0].id;
+        list = store_audit_array_free(list, n);
+        assert_int_equal(store_audit_list(s, last, 3, &list, &n), 0);
+        assert_int_equal(n, 0);
+        assert_null(list);
+
+        /* bad events and actors are refused (events are ours, never cut) */
+        static const char *const bad_events[] = {
+                "", "Login", "log-in", "login1", " login", "login\n", "l\xc3\xa9", "job.get",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad_events); i++)
+                assert_int_equal(store_audit_append(s, alice, bad_events[i], NULL, NULL, NULL),
+                                 -EINVAL);
+        assert_int_equal(store_audit_append(s, alice, NULL, NULL, NULL, NULL), -EINVAL);
+        memset(event64, 'e', sizeof(event64) - 1);
+        event64[sizeof(event64) - 1] = '\0';
+        assert_int_equal(store_audit_append(s, alice, event64, NULL, NULL, NULL), -EINVAL);
+        event64[STORE_AUDIT_EVENT_MAX] = '\0'; /* exactly the maximum */
+        event64[0] = '_';
+        assert_int_equal(store_audit_append(s, alice, event64, NULL, NULL, NULL), 0);
+        assert_int_equal(store_audit_append(s, -1, "login", NULL, NULL, NULL), -EINVAL);
+        assert_int_equal(store_audit_append(s, INT64_MIN, "login", NULL, NULL, NULL), -EINVAL);
+        assert_int_equal(store_audit_list(s, last, 10, &list, &n), 0);
+        assert_int_equal(n, 1);
+        assert_string_equal(list[0].event, event64);
+        list = store_audit_array_free(list, n);
+
+        n = 99;
+        assert_int_equal(store_audit_list(s, 0, 0, &list, &n), -EINVAL);
+        assert_int_equal(store_audit_list(s, 0, STORE_LIST_MAX + 1, &list, &n), -EINVAL);
+        assert_null(list);
+        assert_int_equal(n, 99);
+
+        /* deleting a user keeps their records; a reopen keeps everything */
+        assert_int_equal(store_user_delete(s, bob), 0);
+        s = store_close(s);
+        s = open_ok(f->path);
+        assert_int_equal(store_audit_list(s, 0, STORE_LIST_MAX, &list, &n), 0);
+        assert_int_equal(n, 5);
+        assert_int_equal(list[2].actor, bob);
+        assert_string_equal(list[2].event, "job_cancel");
+        assert_int_equal(list[3].actor, bob);
+        list = store_audit_array_free(list, n);
+        assert_null(store_audit_array_free(NULL, 2));
+        store_audit_clear(NULL);
+}
+
+/* A text of n copies of c followed by tail, into a malloc'd buffer. */
+static char *text_of(char c, size_t n, const char *tail)
+{
+        size_t t = strlen(tail);
+        char *p = malloc(n + t + 1);
+
+        assert_non_null(p);
+        memset(p, c, n);
+        memcpy(p + n, tail, t + 1);
+        return p;
+}
+
+/* Appends one record and returns the latest record. */
+static void audit_roundtrip(struct store *s, const char *object, const char *detail,
+                            const char *peer, struct store_audit *ret)
+{
+        struct store_audit *list = NULL;
+        size_t n = 0;
+
+        assert_int_equal(store_audit_append(s, 1, "cut", object, detail, peer), 0);
+        assert_int_equal(store_audit_list(s, 0, STORE_LIST_MAX, &list, &n), 0);
+        assert_true(n > 0);
+        *ret = list[n - 1];
+        list[n - 1] = (struct store_audit){};
+        list = store_audit_array_free(list, n);
+}
+
+static void assert_text(const char *got, char c, size_t n, const char *tail)
+{
+        assert_non_null(got);
+        assert_int_equal(strlen(got), n + strlen(tail));
+        for (size_t i = 0; i < n; i++)
+                assert_int_equal(got[i], c);
+        assert_string_equal(got + n, tail);
+}
+
+#define EMOJI  "\xf0\x9f\x98\x80" /* U+1F600, 4 bytes */
+#define EURO   "\xe2\x82\xac"     /* U+20AC, 3 bytes */
+#define EACUTE "\xc3\xa9"         /* U+00E9, 2 bytes */
+
+static void test_audit_cut(void **state)
+{
+        struct fixture *f = *state;
+        _cleanup_(store_closep) struct store *s = NULL;
+        const size_t D = STORE_AUDIT_DETAIL_MAX, O = STORE_AUDIT_OBJECT_MAX,
+                     P = STORE_AUDIT_PEER_MAX;
+
+        s = open_ok(f->path);
+
+        /* exactly the bounds: kept whole */
+        {
+                _cleanup_(store_audit_clear) struct store_audit a = {};
+                _cleanup_free_ char *o = text_of('o', O, ""), *d = text_of('d', D, ""),
+                                    *p = text_of('p', P, "");
+                audit_roundtrip(s, o, d, p, &a);
+                assert_string_equal(a.object, o);
+                assert_string_equal(a.detail, d);
+                assert_string_equal(a.peer, p);
+        }
+        /* one byte over: cut to the bound */
+        {
+                _cleanup_(store_audit_clear) struct store_audit a = {};
+                _cleanup_free_ char *o = text_of('o', O + 1, ""), *d = text_of('d', D + 1, ""),
+                                    *p = text_of('p', P + 1, "");
+                audit_roundtrip(s, o, d, p, &a);
+                assert_text(a.object, 'o', O, "");
+                assert_text(a.detail, 'd', D, "");
+                assert_text(a.peer, 'p', P, "");
+        }
+        /* a 4-byte character straddling the bound (at every offset) is dropped whole */
+        for (size_t k = 1; k <= 3; k++) {
+                _cleanup_(store_audit_clear) struct store_audit a = {};
+                _cleanup_free_ char *d = text_of('d', D - k, EMOJI "tail");
+                audit_roundtrip(s, NULL, d, NULL, &a);
+                assert_text(a.detail, 'd', D - k, "");
+                assert_null(a.object);
+                assert_null(a.peer);
+        }
+        /* ending exactly at the bound, it stays, whatever follows */
+        {
+                _cleanup_(store_audit_clear) struct store_audit a = {};
+                _cleanup_free_ char *d = text_of('d', D - 4, EMOJI "x" EMOJI);
+                audit_roundtrip(s, NULL, d, NULL, &a);
+                assert_text(a.detail, 'd', D - 4, EMOJI);
+        }
+        /* 3- and 2-byte characters too */
+        {
+                _cleanup_(store_audit_clear) struct store_audit a = {};
+                _cleanup_free_ char *o = text_of('o', O - 2, EURO),
+                                    *p = text_of('p', P - 1, EACUTE);
+                audit_roundtrip(s, o, NULL, p, &a);
+                assert_text(a.object, 'o', O - 2, "");
+                assert_text(a.peer, 'p', P - 1, "");
+        }
+        {
+                _cleanup_(store_audit_clear) struct store_audit a = {};
+                _cleanup_free_ char *o = text_of('o', O - 3, EURO EURO),
+                                    *p = text_of('p', P - 2, EACUTE EACUTE);
+                audit_roundtrip(s, o, NULL, p, &a);
+                assert_text(a.object, 'o', O - 3, EURO);
+                assert_text(a.peer, 'p', P - 2, EACUTE);
+        }
+        /* multi-byte all the way: whole characters only */
+        {
+                _cleanup_(store_audit_clear) struct store_audit a = {};
+                char d[STORE_AUDIT_DETAIL_MAX + 64] = "";
+                for (size_t i = 0; i + 4 < sizeof(d); i += 3)
+                        memcpy(d + i, EURO, 3);
+                audit_roundtrip(s, NULL, d, NULL, &a);
+                assert_int_equal(strlen(a.detail), D / 3 * 3);
+                assert_int_equal(memcmp(a.detail, d, D / 3 * 3), 0);
+        }
+        /* a huge text is never refused: a record is never lost for its length */
+        {
+                _cleanup_(store_audit_clear) struct store_audit a = {};
+                _cleanup_free_ char *d = text_of('h', 1u << 20, "");
+                audit_roundtrip(s, d, d, d, &a);
+                assert_text(a.object, 'h', O, "");
+                assert_text(a.detail, 'h', D, "");
+                assert_text(a.peer, 'h', P, "");
+        }
+        /* not UTF-8 (continuation bytes only): at most 3 more bytes go, the record stays */
+        {
+                _cleanup_(store_audit_clear) struct store_audit a = {};
+                _cleanup_free_ char *p = text_of('\x80', P + 8, "");
+                audit_roundtrip(s, NULL, NULL, p, &a);
+                assert_int_equal(strlen(a.peer), P - 3);
+        }
+}
+
+static void test_audit_append_only(void **state)
+{
+        struct fixture *f = *state;
+        _cleanup_(store_closep) struct store *s = NULL;
+        struct store_audit *list = NULL;
+        char *err = NULL;
+        size_t n;
+        sqlite3 *db;
+
+        static const char *const forbidden[] = {
+                "UPDATE audit SET actor = 9",
+                "UPDATE audit SET detail = 'rewritten' WHERE id = 1",
+                "DELETE FROM audit",
+                "DELETE FROM audit WHERE id = 2",
+                /* REPLACE would delete the old row without a DELETE trigger */
+                "INSERT OR REPLACE INTO audit (id, at, actor, event) VALUES (1, 0, 0, 'forged')",
+                "REPLACE INTO audit (id, at, actor, event) VALUES (2, 0, 0, 'forged')",
+                "INSERT INTO audit (id, at, actor, event) VALUES (1, 0, 0, 'forged')"
+                " ON CONFLICT (id) DO UPDATE SET event = 'forged'",
+                /* and the schema's own checks */
+                "INSERT INTO audit (at, actor, event) VALUES (0, 0, 'Bad')",
+                "INSERT INTO audit (at, actor, event) VALUES (0, -1, 'ok')",
+                "INSERT INTO audit (at, actor, event, peer) VALUES (0, 0, 'ok', hex(zeroblob(33)))",
+        };
+
+        s = open_ok(f->path);
+        assert_int_equal(store_audit_append(s, 1, "login", "user:alice", "first", NULL), 0);
+        assert_int_equal(store_audit_append(s, 2, "logout", NULL, "second", NULL), 0);
+
+        db = raw_open(f->path);
+        for (size_t i = 0; i < ELEMENTSOF(forbidden); i++) {
+                assert_int_not_equal(sqlite3_exec(db, forbidden[i], NULL, NULL, &err), SQLITE_OK);
+                assert_non_null(err);
+                if (i < 7 && !strstr(err, "append-only"))
+                        fail_msg("'%s' failed with '%s'", forbidden[i], err);
+                sqlite3_free(err);
+                err = NULL;
+        }
+        /* in a transaction too: the failing statement changes nothing */
+        raw_exec(db, "BEGIN");
+        assert_int_not_equal(sqlite3_exec(db, "DELETE FROM audit", NULL, NULL, NULL), SQLITE_OK);
+        raw_exec(db, "COMMIT");
+        /* appending is what remains */
+        raw_exec(db, "INSERT INTO audit (at, actor, event) VALUES (0, 0, 'raw')");
+        assert_int_equal(sqlite3_close(db), SQLITE_OK);
+
+        assert_int_equal(store_audit_list(s, 0, 10, &list, &n), 0);
+        assert_int_equal(n, 3);
+        assert_int_equal(list[0].id, 1);
+        assert_int_equal(list[0].actor, 1);
+        assert_string_equal(list[0].event, "login");
+        assert_string_equal(list[0].detail, "first");
+        assert_int_equal(list[1].id, 2);
+        assert_string_equal(list[1].event, "logout");
+        assert_string_equal(list[1].detail, "second");
+        assert_string_equal(list[2].event, "raw");
+        list = store_audit_array_free(list, n);
+}
+
 /* ---- two connections ---- */
 
 static void test_two_connections(void **state)
@@ -1822,6 +2721,8 @@ int main(void)
                 T(test_reopen_keeps_data),
                 T(test_migration_from_v0),
                 T(test_migration_failure_rolls_back),
+                T(test_migration_from_v1),
+                T(test_migration_from_v1_failure_rolls_back),
                 T(test_newer_schema_refused),
                 T(test_corrupt_file),
                 T(test_corrupt_pages),
@@ -1842,6 +2743,14 @@ int main(void)
                 T(test_list_pagination),
                 T(test_list_reader),
                 T(test_counts),
+                T(test_set_acl),
+                T(test_set_acl_reader),
+                T(test_group_list),
+                T(test_group_members),
+                T(test_group_members_limit),
+                T(test_audit),
+                T(test_audit_cut),
+                T(test_audit_append_only),
                 T(test_two_connections),
                 T(test_concurrent_claim),
                 T(test_concurrent_claim_processes),
