@@ -6,7 +6,7 @@ set -eu
 PACKAGES="
 gcc libc6-dev make pkg-config meson ninja-build
 libseccomp-dev libjansson-dev libcmocka-dev libsqlite3-dev libsodium-dev
-busybox-static python3 iproute2 procps util-linux
+busybox-static python3 python3-cryptography iproute2 procps util-linux
 clang-format bubblewrap valgrind
 libmicrohttpd-dev libcurl4-gnutls-dev curl libgnutls28-dev openssl
 g++ nodejs

@@ -30,7 +30,10 @@
  * TLS. Given a certificate and a key, MHD runs GnuTLS on every connection (MHD_USE_TLS) with
  * HTTP_TLS_PRIORITIES; the handshake happens on the connection's thread, under the same idle
  * timeout as a request. MHD keeps the pointers to the PEM texts rather than copies, so the server
- * holds its own copies for its life (the key wiped when it is freed).
+ * holds its own copies for its life (the key wiped when it is freed). With a client CA
+ * (MHD_OPTION_HTTPS_MEM_TRUST) MHD asks every client for a certificate (GNUTLS_CERT_REQUEST) and
+ * GnuTLS checks only that the client holds its key; whether it is any good is for the handler to
+ * decide, from the DER chain http_request_client_certs() reads off the connection's session.
  *
  * The listen socket is created here, so that bind() errors come back as errno; MHD gets a
  * duplicate of it (a failed MHD_start_daemon() may or may not close what it was given, and a
@@ -43,6 +46,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <gnutls/gnutls.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <microhttpd.h>
@@ -84,6 +88,7 @@ struct http_server {
         int listen_fd; /* ours: before MHD started, and once quiesce took it back */
         bool quiesced;
         char *tls_cert, *tls_key; /* copies: MHD keeps the pointers it is given */
+        char *tls_client_ca;
 };
 
 struct owned_str {
@@ -446,6 +451,28 @@ const char *http_request_body(const struct http_request *req, size_t *ret_len)
         if (ret_len)
                 *ret_len = req->body_len;
         return req->body ? req->body : "";
+}
+
+size_t http_request_client_certs(const struct http_request *req, const void **ders, size_t *lens,
+                                 size_t max)
+{
+        const union MHD_ConnectionInfo *info;
+        const gnutls_datum_t *certs;
+        unsigned n = 0;
+
+        if (!req->server->tls_client_ca)
+                return 0;
+        info = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+        if (!info || !info->tls_session)
+                return 0;
+        certs = gnutls_certificate_get_peers((gnutls_session_t) info->tls_session, &n);
+        if (!certs)
+                return 0;
+        for (size_t i = 0; i < n && i < max; i++) {
+                ders[i] = certs[i].data;
+                lens[i] = certs[i].size;
+        }
+        return n;
 }
 
 const char *http_request_peer(const struct http_request *req)
@@ -953,7 +980,7 @@ int http_server_start(const struct http_server_options *opts, struct http_server
 {
         _cleanup_(http_server_freep) struct http_server *s = NULL;
         _cleanup_close_ int mhd_fd = -EBADF;
-        struct MHD_OptionItem tls[4] = {{MHD_OPTION_END, 0, NULL}};
+        struct MHD_OptionItem tls[5] = {{MHD_OPTION_END, 0, NULL}};
         unsigned flags;
         bool ipv6 = false, any6 = false;
         int r;
@@ -998,9 +1025,21 @@ int http_server_start(const struct http_server_options *opts, struct http_server
                 tls[2] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
                                                  (void *) HTTP_TLS_PRIORITIES};
                 tls[3] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
-        }
+                if (opts->tls_client_ca_pem) {
+                        /* MHD then asks every client for a certificate (GNUTLS_CERT_REQUEST):
+                         * one without is served too, and authenticates otherwise. */
+                        s->tls_client_ca = strdup(opts->tls_client_ca_pem);
+                        if (!s->tls_client_ca)
+                                return -ENOMEM;
+                        tls[3] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0,
+                                                         s->tls_client_ca};
+                        tls[4] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+                }
+        } else if (opts->tls_client_ca_pem)
+                return -EINVAL;
         s->opts.tls_cert_pem = s->tls_cert;
         s->opts.tls_key_pem = s->tls_key;
+        s->opts.tls_client_ca_pem = s->tls_client_ca;
 
         r = listen_socket(opts->address, opts->port, &s->listen_fd, &s->port, &ipv6, &any6);
         if (r < 0)
@@ -1068,6 +1107,7 @@ struct http_server *http_server_free(struct http_server *s)
                 MHD_stop_daemon(s->daemon);
         s->listen_fd = safe_close(s->listen_fd);
         free(s->tls_cert);
+        free(s->tls_client_ca);
         if (s->tls_key) {
                 explicit_bzero(s->tls_key, strlen(s->tls_key));
                 free(s->tls_key);

@@ -77,6 +77,11 @@ struct http_server_options {
          * secrecy, the server's preference first (HTTP_TLS_PRIORITIES). */
         const char *tls_cert_pem;
         const char *tls_key_pem;
+        /* Mutual TLS (HTTPS only; may be NULL): the CAs, PEM, named to clients in the handshake
+         * as those whose certificates the server takes. A client certificate is then requested,
+         * not required; the handshake does not verify it: the handler does, from
+         * http_request_client_certs(). Copied. */
+        const char *tls_client_ca_pem;
 };
 
 /* The GnuTLS priority string of an HTTPS server. */
@@ -85,8 +90,8 @@ struct http_server_options {
         "+AES-256-GCM:+AES-128-GCM:+CHACHA20-POLY1305:%SERVER_PRECEDENCE"
 
 /* Binds, listens and starts serving. -EADDRINUSE, -EACCES, -EINVAL (bad address, one of the TLS
- * texts without the other), -EOPNOTSUPP (libmicrohttpd without TLS), -EIO (MHD refused to start:
- * with TLS, a certificate or key it could not use), ... */
+ * texts without the other, a client CA without them), -EOPNOTSUPP (libmicrohttpd without TLS), -EIO
+ * (MHD refused to start: with TLS, a certificate or key it could not use), ... */
 int http_server_start(const struct http_server_options *opts, struct http_server **ret);
 /* The port actually bound. */
 uint16_t http_server_port(const struct http_server *s);
@@ -111,6 +116,13 @@ const char *http_request_header(const struct http_request *req, const char *name
 const char *http_request_body(const struct http_request *req, size_t *ret_len);
 /* The client's address, as text ("127.0.0.1", "::1"). */
 const char *http_request_peer(const struct http_request *req);
+/*
+ * The certificates the client presented in the TLS handshake, DER, its own first: at most max of
+ * them into ders[] and lens[] (borrowed: valid while the request is). Returns how many it
+ * presented (0: none, or plain HTTP, or no tls_client_ca_pem); nothing here says they are valid.
+ */
+size_t http_request_client_certs(const struct http_request *req, const void **ders, size_t *lens,
+                                 size_t max);
 /* Adds a header to the reply about to be sent (e.g. "Retry-After", "Location"). */
 int http_request_add_header(struct http_request *req, const char *name, const char *value);
 

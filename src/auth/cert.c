@@ -441,3 +441,349 @@ int cert_check_pair(const char *cert_pem, const char *key_pem)
                 return -EKEYEXPIRED;
         return 0;
 }
+
+/* ---- client certificates ---- */
+
+struct cert_trust {
+        gnutls_x509_trust_list_t list;
+};
+
+static void trust_list_freep(gnutls_x509_trust_list_t *p)
+{
+        if (*p)
+                gnutls_x509_trust_list_deinit(*p, 1);
+}
+
+bool cert_name_valid(const char *name)
+{
+        size_t n = name ? strlen(name) : 0;
+
+        if (n == 0 || n > CERT_CN_MAX || !(name[0] >= 'a' && name[0] <= 'z'))
+                return false;
+        for (const char *p = name; *p; p++)
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' ||
+                      *p == '.' || *p == '-'))
+                        return false;
+        return true;
+}
+
+int cert_generate_client(const char *ca_cert_pem, const char *ca_key_pem, const char *name,
+                         unsigned days, char **ret_cert, char **ret_key)
+{
+        _cleanup_(privkey_freep) gnutls_x509_privkey_t ca_key = NULL, key = NULL;
+        _cleanup_(crt_freep) gnutls_x509_crt_t ca = NULL, crt = NULL;
+        _cleanup_free_ char *cert_pem = NULL;
+        char *key_pem = NULL;
+        unsigned char id[KEY_ID_MAX];
+        size_t id_len = sizeof(id);
+        unsigned is_ca = 0;
+        gnutls_datum_t d;
+        int g, r;
+
+        if (!ca_cert_pem || !ca_key_pem || !cert_name_valid(name) || days < 1 ||
+            days > CERT_CA_DAYS)
+                return -EINVAL;
+        r = cert_check_pair(ca_cert_pem, ca_key_pem);
+        if (r < 0 && r != -EKEYEXPIRED)
+                return r;
+        if (r == -EKEYEXPIRED)
+                return -EKEYREJECTED;
+        g = gnutls_x509_crt_init(&ca);
+        if (g < 0)
+                return errno_from_gnutls(g);
+        d = (gnutls_datum_t){(unsigned char *) ca_cert_pem, (unsigned) strlen(ca_cert_pem)};
+        if (gnutls_x509_crt_import(ca, &d, GNUTLS_X509_FMT_PEM) < 0)
+                return -EBADMSG;
+        if (gnutls_x509_crt_get_basic_constraints(ca, NULL, &is_ca, NULL) < 0 || !is_ca)
+                return -EKEYREJECTED;
+        g = gnutls_x509_privkey_init(&ca_key);
+        if (g < 0)
+                return errno_from_gnutls(g);
+        d = (gnutls_datum_t){(unsigned char *) ca_key_pem, (unsigned) strlen(ca_key_pem)};
+        if (gnutls_x509_privkey_import2(ca_key, &d, GNUTLS_X509_FMT_PEM, NULL, GNUTLS_PKCS_PLAIN) <
+            0)
+                return -ENOKEY;
+
+        r = new_key(&key);
+        if (r < 0)
+                return r;
+        g = gnutls_x509_crt_init(&crt);
+        if (g < 0)
+                return errno_from_gnutls(g);
+        r = crt_common(crt, key, name, (time_t) days);
+        if (r < 0)
+                return r;
+        g = gnutls_x509_crt_set_basic_constraints(crt, 0, -1);
+        if (g >= 0)
+                g = gnutls_x509_crt_set_key_usage(crt, GNUTLS_KEY_DIGITAL_SIGNATURE);
+        if (g >= 0)
+                g = gnutls_x509_crt_set_key_purpose_oid(crt, GNUTLS_KP_TLS_WWW_CLIENT, 0);
+        if (g >= 0 && gnutls_x509_crt_get_subject_key_id(ca, id, &id_len, NULL) >= 0)
+                g = gnutls_x509_crt_set_authority_key_id(crt, id, id_len);
+        if (g >= 0)
+                g = gnutls_x509_crt_sign2(crt, ca, ca_key, GNUTLS_DIG_SHA256, 0);
+        if (g < 0)
+                return errno_from_gnutls(g);
+        r = export_crt(crt, &cert_pem);
+        if (r >= 0)
+                r = export_key(key, &key_pem);
+        if (r < 0)
+                return r;
+        *ret_cert = TAKE_PTR(cert_pem);
+        *ret_key = key_pem;
+        return 0;
+}
+
+int cert_write_client(const char *dir, const char *name, const char *cert_pem, const char *key_pem,
+                      bool force)
+{
+        char pem[CERT_CN_MAX + 8], key[CERT_CN_MAX + 8];
+        _cleanup_close_ int dirfd = -EBADF;
+        struct stat st;
+        int r;
+
+        /* "ca" and "server" would be cert_write_dir()'s files. */
+        if (!cert_name_valid(name) || strcmp(name, "ca") == 0 || strcmp(name, "server") == 0 ||
+            !cert_pem || !key_pem)
+                return -EINVAL;
+        (void) snprintf(pem, sizeof(pem), "%s.pem", name);
+        (void) snprintf(key, sizeof(key), "%s.key", name);
+        dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dirfd < 0)
+                return -errno;
+        if (!force && (fstatat(dirfd, pem, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT ||
+                       fstatat(dirfd, key, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT))
+                return -EEXIST;
+        /* The key first: a certificate without its key is of no use to anyone. */
+        r = write_one(dirfd, key, key_pem, 0600, force);
+        if (r >= 0)
+                r = write_one(dirfd, pem, cert_pem, 0644, force);
+        if (r < 0)
+                (void) unlinkat(dirfd, key, 0);
+        return r;
+}
+
+/* The certificates of a PEM text, owned by the caller (each deinit'ed, the array gnutls_free'd). */
+static int import_crts(const char *pem, gnutls_x509_crt_t **ret, unsigned *ret_n)
+{
+        gnutls_datum_t d = {(unsigned char *) pem, (unsigned) strlen(pem)};
+        int g;
+
+        if (!strstr(pem, "-----BEGIN CERTIFICATE-----"))
+                return -ENOENT;
+        g = gnutls_x509_crt_list_import2(ret, ret_n, &d, GNUTLS_X509_FMT_PEM, 0);
+        if (g == GNUTLS_E_MEMORY_ERROR)
+                return -ENOMEM;
+        if (g < 0)
+                return -EBADMSG;
+        if (*ret_n == 0) {
+                gnutls_free(*ret);
+                return -ENOENT;
+        }
+        return 0;
+}
+
+int cert_trust_new(const char *ca_pem, const char *crl_pem, struct cert_trust **ret)
+{
+        _cleanup_(trust_list_freep) gnutls_x509_trust_list_t list = NULL;
+        gnutls_x509_crt_t *cas = NULL;
+        gnutls_x509_crl_t *crls = NULL;
+        unsigned n_cas = 0, n_crls = 0, added = 0;
+        struct cert_trust *t;
+        int g, r = 0;
+
+        if (!ca_pem || !ret)
+                return -EINVAL;
+        r = import_crts(ca_pem, &cas, &n_cas);
+        if (r < 0)
+                return r;
+        if (crl_pem) {
+                gnutls_datum_t d = {(unsigned char *) crl_pem, (unsigned) strlen(crl_pem)};
+
+                if (!strstr(crl_pem, "-----BEGIN X509 CRL-----"))
+                        r = -EBADMSG;
+                else {
+                        g = gnutls_x509_crl_list_import2(&crls, &n_crls, &d, GNUTLS_X509_FMT_PEM,
+                                                         0);
+                        r = g == GNUTLS_E_MEMORY_ERROR ? -ENOMEM : g < 0 ? -EBADMSG : 0;
+                }
+        }
+        /* Every CRL must come from one of the CAs: a CRL nobody can check protects nothing. */
+        for (unsigned i = 0; r >= 0 && i < n_crls; i++) {
+                unsigned status = 0;
+
+                g = gnutls_x509_crl_verify(crls[i], cas, n_cas, 0, &status);
+                if (g < 0 || status != 0)
+                        r = -EKEYREJECTED;
+        }
+        if (r >= 0) {
+                g = gnutls_x509_trust_list_init(&list, 0);
+                r = errno_from_gnutls(g);
+        }
+        if (r >= 0) {
+                /* The list takes the certificates and the CRLs themselves, not the arrays. */
+                g = gnutls_x509_trust_list_add_cas(list, cas, n_cas, 0);
+                if (g < 0)
+                        r = errno_from_gnutls(g);
+                else
+                        added = n_cas;
+        }
+        if (r >= 0 && n_crls > 0) {
+                g = gnutls_x509_trust_list_add_crls(list, crls, n_crls, 0, 0);
+                r = g < 0 ? errno_from_gnutls(g) : 0;
+                n_crls = 0;
+        }
+        for (unsigned i = added; i < n_cas; i++)
+                gnutls_x509_crt_deinit(cas[i]);
+        for (unsigned i = 0; i < n_crls; i++)
+                gnutls_x509_crl_deinit(crls[i]);
+        gnutls_free(cas);
+        gnutls_free(crls);
+        if (r < 0)
+                return r;
+
+        t = calloc(1, sizeof(*t));
+        if (!t)
+                return -ENOMEM;
+        t->list = TAKE_PTR(list);
+        *ret = t;
+        return 0;
+}
+
+struct cert_trust *cert_trust_free(struct cert_trust *t)
+{
+        if (!t)
+                return NULL;
+        gnutls_x509_trust_list_deinit(t->list, 1);
+        free(t);
+        return NULL;
+}
+
+static bool has_client_purpose(gnutls_x509_crt_t crt)
+{
+        unsigned usage = 0;
+        int g;
+
+        g = gnutls_x509_crt_get_key_usage(crt, &usage, NULL);
+        if (g >= 0 && !(usage & GNUTLS_KEY_DIGITAL_SIGNATURE))
+                return false;
+        if (g < 0 && g != GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+                return false;
+        for (unsigned i = 0;; i++) {
+                char oid[128];
+                size_t len = sizeof(oid);
+
+                g = gnutls_x509_crt_get_key_purpose_oid(crt, i, oid, &len, NULL);
+                if (g < 0)
+                        return false; /* the end of the list, or no EKU at all */
+                if (strcmp(oid, GNUTLS_KP_TLS_WWW_CLIENT) == 0)
+                        return true;
+        }
+}
+
+static int peer_names(gnutls_x509_crt_t crt, struct cert_peer *p)
+{
+        unsigned char serial[CERT_SERIAL_MAX / 2];
+        size_t len = sizeof(p->cn), serial_len = sizeof(serial);
+        char extra[8];
+        size_t extra_len = sizeof(extra);
+        int g;
+
+        g = gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, p->cn, &len);
+        if (g < 0 || len != strlen(p->cn) || !cert_name_valid(p->cn))
+                return -ENODATA;
+        /* Two CNs: which one is the user is not for us to guess. */
+        g = gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 1, 0, extra,
+                                          &extra_len);
+        if (g != GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+                return -ENODATA;
+        g = gnutls_x509_crt_get_serial(crt, serial, &serial_len);
+        if (g < 0)
+                return -EBADMSG;
+        for (size_t i = 0; i < serial_len; i++)
+                (void) snprintf(p->serial + 2 * i, 3, "%02x", serial[i]);
+        p->serial[2 * serial_len] = '\0';
+        return 0;
+}
+
+int cert_trust_verify(const struct cert_trust *t, const void *const *ders, const size_t *lens,
+                      size_t n, time_t now, struct cert_peer *ret)
+{
+        gnutls_x509_crt_t crts[CERT_CHAIN_MAX] = {};
+        struct cert_peer peer = {};
+        unsigned status = 0;
+        size_t n_crts = 0;
+        int g, r = 0;
+
+        if (!t || n == 0)
+                return -EBADMSG;
+        if (n > CERT_CHAIN_MAX)
+                return -E2BIG;
+        for (; n_crts < n; n_crts++) {
+                gnutls_datum_t d = {(unsigned char *) ders[n_crts], (unsigned) lens[n_crts]};
+
+                g = gnutls_x509_crt_init(&crts[n_crts]);
+                if (g < 0) {
+                        r = errno_from_gnutls(g);
+                        break;
+                }
+                if (lens[n_crts] > CERT_PEM_MAX ||
+                    gnutls_x509_crt_import(crts[n_crts], &d, GNUTLS_X509_FMT_DER) < 0) {
+                        n_crts++;
+                        r = -EBADMSG;
+                        break;
+                }
+        }
+        /* The times are checked here, against now, rather than by GnuTLS against its clock. */
+        for (size_t i = 0; r >= 0 && i < n_crts; i++)
+                if (gnutls_x509_crt_get_activation_time(crts[i]) > now ||
+                    gnutls_x509_crt_get_expiration_time(crts[i]) < now)
+                        r = -EKEYEXPIRED;
+        if (r >= 0) {
+                g = gnutls_x509_trust_list_verify_crt2(
+                        t->list, crts, (unsigned) n_crts, NULL, 0,
+                        GNUTLS_VERIFY_DISABLE_TIME_CHECKS |
+                                GNUTLS_VERIFY_DISABLE_TRUSTED_TIME_CHECKS,
+                        &status, NULL);
+                if (g < 0)
+                        r = errno_from_gnutls(g);
+                else if (status & GNUTLS_CERT_REVOKED)
+                        r = -EKEYREVOKED;
+                else if (status != 0)
+                        r = -EKEYREJECTED;
+        }
+        if (r >= 0 && !has_client_purpose(crts[0]))
+                r = -EPERM;
+        if (r >= 0)
+                r = peer_names(crts[0], &peer);
+        for (size_t i = 0; i < n_crts; i++)
+                gnutls_x509_crt_deinit(crts[i]);
+        if (r < 0)
+                return r;
+        *ret = peer;
+        return 0;
+}
+
+const char *cert_verify_strerror(int r)
+{
+        switch (r) {
+        case 0:
+                return "is valid";
+        case -EBADMSG:
+                return "cannot be parsed";
+        case -E2BIG:
+                return "comes with too long a chain";
+        case -EKEYEXPIRED:
+                return "has expired or is not valid yet";
+        case -EKEYREVOKED:
+                return "has been revoked";
+        case -EKEYREJECTED:
+                return "is not signed by a trusted CA";
+        case -EPERM:
+                return "is not for client authentication (extended key usage clientAuth)";
+        case -ENODATA:
+                return "has no common name that is a user name";
+        default:
+                return "cannot be verified";
+        }
+}

@@ -16,11 +16,16 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #define CERT_PEM_MAX     ((size_t) 1 << 20) /* bytes of a certificate or key file read */
 #define CERT_SANS_MAX    32                 /* extra SANs */
 #define CERT_CA_DAYS     3650
 #define CERT_SERVER_DAYS 365
+#define CERT_CLIENT_DAYS 365
+#define CERT_CN_MAX      64 /* bytes of a client certificate's common name (a user name) */
+#define CERT_SERIAL_MAX  40 /* hex digits of a serial number (20 bytes, RFC 5280) */
+#define CERT_CHAIN_MAX   8  /* certificates a client may present */
 
 /* The files of a directory made by cert_write_dir(), in the order they are written. */
 #define CERT_CA_CERT     "ca.pem"
@@ -70,3 +75,68 @@ void cert_key_free(char *key);
  * ended (or not begun).
  */
 int cert_check_pair(const char *cert_pem, const char *key_pem);
+
+/* ---- client certificates (mutual TLS) ---- */
+
+/* A user name as the store has them: 1..CERT_CN_MAX bytes of [a-z0-9_.-], starting with a
+ * letter (store_name_valid()'s rule). */
+bool cert_name_valid(const char *name);
+
+/*
+ * A client certificate for the user name (the subject's CN, cert_name_valid()) signed by the CA
+ * given as PEM: ECDSA P-256, keyUsage digitalSignature, extendedKeyUsage clientAuth, valid for
+ * days (1..CERT_CA_DAYS) from an hour ago. *ret_cert and *ret_key are PEM (free the key with
+ * cert_key_free()). -EINVAL: a bad name or days; -EBADMSG: the CA certificate cannot be parsed;
+ * -ENOKEY: nor its key; -EKEYREJECTED: the key is not the certificate's, or the certificate is
+ * not a CA; -EIO, -ENOMEM.
+ */
+int cert_generate_client(const char *ca_cert_pem, const char *ca_key_pem, const char *name,
+                         unsigned days, char **ret_cert, char **ret_key);
+
+/*
+ * Writes DIR/NAME.pem (0644) and DIR/NAME.key (0600), dir must exist. Without force, -EEXIST if
+ * either exists and nothing is written; a symbolic link is never followed. -EINVAL: a name that
+ * is not cert_name_valid(), or "ca" or "server" (the files of cert_write_dir()).
+ */
+int cert_write_client(const char *dir, const char *name, const char *cert_pem, const char *key_pem,
+                      bool force);
+
+/*
+ * The CAs a node trusts to sign client certificates, and the CRLs that revoke some of them.
+ * Immutable once made: cert_trust_verify() may run in many threads at once.
+ */
+struct cert_trust;
+
+/*
+ * ca_pem: one or more PEM certificates; crl_pem (may be NULL): one or more PEM CRLs, each of
+ * which must be signed by one of those CAs. -ENOENT: no certificate in ca_pem; -EBADMSG: a
+ * certificate or a CRL that cannot be parsed; -EKEYREJECTED: a CRL that no CA of the list
+ * signed; -ENOMEM, -EIO.
+ */
+int cert_trust_new(const char *ca_pem, const char *crl_pem, struct cert_trust **ret);
+struct cert_trust *cert_trust_free(struct cert_trust *t);
+
+/* Who a verified client certificate names. */
+struct cert_peer {
+        char cn[CERT_CN_MAX + 1];
+        char serial[CERT_SERIAL_MAX + 1]; /* lower-case hex */
+};
+
+/*
+ * Verifies the chain a client presented (DER, its own certificate first, then any intermediate
+ * CAs) at time now against the trust list: the signatures up to a trusted CA, the validity of
+ * every certificate of the chain, revocation by the CRLs, and the client's own certificate's
+ * purpose (an extendedKeyUsage with clientAuth is required; a keyUsage, if present, must allow
+ * digitalSignature). Returns 0 and fills *ret, or:
+ *   -EBADMSG       a certificate cannot be parsed (or n is 0)
+ *   -E2BIG         more than CERT_CHAIN_MAX certificates
+ *   -EKEYEXPIRED   a certificate of the chain has expired or is not valid yet
+ *   -EKEYREVOKED   revoked by a CRL
+ *   -EKEYREJECTED  not signed by a trusted CA (or a broken signature, a forbidden chain)
+ *   -EPERM         not a certificate for client authentication (EKU or key usage)
+ *   -ENODATA       no common name, or more than one, or one that is not a valid name
+ */
+int cert_trust_verify(const struct cert_trust *t, const void *const *ders, const size_t *lens,
+                      size_t n, time_t now, struct cert_peer *ret);
+/* Why cert_trust_verify() refused, for a person: "has expired or is not valid yet", ... */
+const char *cert_verify_strerror(int r);

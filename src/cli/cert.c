@@ -13,14 +13,16 @@
 #include "commands.h"
 #include "common/cleanup.h"
 #include "common/log.h"
+#include "common/util.h"
 
 static const char cert_help[] =
         "Usage: warren cert COMMAND [OPTIONS]\n"
         "\n"
         "Commands:\n"
-        "  init DIR   write a private CA and a server certificate for a node's HTTPS\n"
+        "  init DIR          write a private CA and a server certificate for a node's HTTPS\n"
+        "  client DIR NAME   issue a client certificate for user NAME with DIR's CA\n"
         "\n"
-        "'warren cert init --help' describes it.\n";
+        "'warren cert COMMAND --help' describes each.\n";
 
 static const char init_help[] =
         "Usage: warren cert init [OPTIONS] DIR\n"
@@ -38,7 +40,22 @@ static const char init_help[] =
         "  --force      replace the files if they exist (by default nothing is overwritten)\n"
         "  --help       show this help\n";
 
-enum { KEY_SAN = 1 };
+static const char client_help[] =
+        "Usage: warren cert client [OPTIONS] DIR NAME\n"
+        "\n"
+        "Issues a client certificate (mutual TLS) for the user NAME, signed by the CA of\n"
+        "'warren cert init' (DIR/ca.pem and DIR/ca.key), and writes:\n"
+        "  DIR/NAME.pem   the certificate: subject CN=NAME, extended key usage clientAuth,\n"
+        "                 ECDSA P-256\n"
+        "  DIR/NAME.key   its private key (0600)\n"
+        "A node started with '--tls-client-ca DIR/ca.pem' takes it as NAME's identity:\n"
+        "  warren login https://... --ca DIR/ca.pem --cert DIR/NAME.pem --key DIR/NAME.key\n"
+        "\n"
+        "  --days N     validity in days, 1 to 3650 (default 365)\n"
+        "  --force      replace the files if they exist (by default nothing is overwritten)\n"
+        "  --help       show this help\n";
+
+enum { KEY_SAN = 1, KEY_DAYS };
 
 struct init_args {
         const char *dir;
@@ -138,11 +155,137 @@ static int cert_init(int argc, char *argv[])
         return 0;
 }
 
+struct client_cert_args {
+        const char *dir, *name;
+        unsigned days;
+};
+
+static int take_client(const char *cmd, int key, const char *value, void *userdata)
+{
+        struct client_cert_args *a = userdata;
+        uint64_t days;
+
+        if (key == KEY_DAYS) {
+                if (parse_uint(value, 1, CERT_CA_DAYS, &days) < 0) {
+                        log_error("%s: --days must be an integer from 1 to %d, not '%s'", cmd,
+                                  CERT_CA_DAYS, value);
+                        return 2;
+                }
+                a->days = (unsigned) days;
+                return 0;
+        }
+        if (!a->dir) {
+                if (value[0] == '\0') {
+                        log_error("%s: the directory must not be empty", cmd);
+                        return 2;
+                }
+                a->dir = value;
+                return 0;
+        }
+        if (!a->name) {
+                if (!cert_name_valid(value) || strcmp(value, "ca") == 0 ||
+                    strcmp(value, "server") == 0) {
+                        log_error("%s: '%s' is not a user name (1 to %d of a-z, 0-9, '_', '.', "
+                                  "'-', starting with a letter; not 'ca' or 'server', the "
+                                  "names of the node's files: use another DIR for them)",
+                                  cmd, value, CERT_CN_MAX);
+                        return 2;
+                }
+                a->name = value;
+                return 0;
+        }
+        log_error("%s: unexpected argument '%s'", cmd, value);
+        return 2;
+}
+
+/* Reads DIR/NAME, one line on failure. */
+static int read_in_dir(const char *dir, const char *name, bool secret, char **ret)
+{
+        _cleanup_free_ char *path = NULL;
+        int r;
+
+        if (asprintf(&path, "%s/%s", dir, name) < 0)
+                return log_error_errno(ENOMEM, "%m");
+        r = cert_read_file(path, secret, ret, NULL);
+        if (r == -EPERM)
+                return log_error_errno(r,
+                                       "cert client: refusing '%s': it must be yours and "
+                                       "readable by you only (chmod 600)",
+                                       path);
+        if (r < 0)
+                return log_error_errno(r, "cert client: cannot read '%s': %m", path);
+        return 0;
+}
+
+static int cert_client(int argc, char *argv[])
+{
+        _cleanup_free_ char *ca = NULL, *cert = NULL;
+        char *ca_key = NULL, *key = NULL;
+        struct client_cert_args a = {.days = CERT_CLIENT_DAYS};
+        bool force = false;
+        const struct client_option options[] = {
+                {.name = "days", .key = KEY_DAYS},
+                {.name = "force", .flag = &force},
+                {},
+        };
+        int r;
+
+        r = client_parse_args(
+                &(const struct client_args){
+                        .cmd = "cert client",
+                        .help = client_help,
+                        .options = options,
+                        .take = take_client,
+                        .take_arg = take_client,
+                        .userdata = &a,
+                },
+                argc, argv);
+        if (r != 0)
+                return r < 0 ? 0 : r;
+        if (!a.dir || !a.name) {
+                log_error("cert client: give a directory and a user name; see 'warren cert "
+                          "client --help'");
+                return 2;
+        }
+        if (read_in_dir(a.dir, CERT_CA_CERT, false, &ca) < 0)
+                return 1;
+        if (read_in_dir(a.dir, CERT_CA_KEY, true, &ca_key) < 0)
+                return 1;
+        r = cert_generate_client(ca, ca_key, a.name, a.days, &cert, &key);
+        cert_key_free(ca_key);
+        if (r == -EBADMSG || r == -ENOKEY || r == -EKEYREJECTED) {
+                log_error("cert client: '%s/%s' and '%s/%s' are not a CA's certificate and its "
+                          "key",
+                          a.dir, CERT_CA_CERT, a.dir, CERT_CA_KEY);
+                return 1;
+        }
+        if (r < 0) {
+                log_error_errno(r, "cert client: cannot make the certificate: %m");
+                return 1;
+        }
+        r = cert_write_client(a.dir, a.name, cert, key, force);
+        cert_key_free(key);
+        if (r == -EEXIST) {
+                log_error("cert client: '%s/%s.pem' or '%s/%s.key' exists; use --force to "
+                          "replace them",
+                          a.dir, a.name, a.dir, a.name);
+                return 1;
+        }
+        if (r < 0) {
+                log_error_errno(r, "cert client: cannot write into '%s': %m", a.dir);
+                return 1;
+        }
+        (void) printf("wrote %s/%s.pem and %s/%s.key (0600) for user '%s', valid %u days\n", a.dir,
+                      a.name, a.dir, a.name, a.name, a.days);
+        return 0;
+}
+
 static const struct {
         const char *name;
         int (*run)(int argc, char *argv[]);
 } subs[] = {
         {"init", cert_init},
+        {"client", cert_client},
 };
 
 int cmd_cert(int argc, char *argv[])

@@ -29,6 +29,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
+#include "auth/cert.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -190,8 +191,11 @@ void client_config_done(struct client_config *cfg)
         free(cfg->url);
         free(cfg->ca);
         free(cfg->pin);
+        free(cfg->cert);
         if (cfg->token)
                 wipe_free(cfg->token, strlen(cfg->token));
+        if (cfg->key)
+                wipe_free(cfg->key, strlen(cfg->key));
         *cfg = (struct client_config){0};
 }
 
@@ -202,7 +206,7 @@ int client_config_load(struct client_config *ret)
         _cleanup_json_ json_t *root = NULL;
         struct client_config cfg = {0};
         struct json_error err;
-        const char *url = NULL, *token = NULL, *ca = NULL, *pin = NULL;
+        const char *url = NULL, *token = NULL, *ca = NULL, *pin = NULL, *cert = NULL, *key = NULL;
         struct stat st;
         char *buf;
         ssize_t n;
@@ -261,6 +265,10 @@ int client_config_load(struct client_config *ret)
                 r = json_get_string(root, "ca", CLIENT_MAX_CA, &ca, NULL, &err);
         if (r >= 0)
                 r = json_get_string(root, "pin", CLIENT_MAX_PIN, &pin, NULL, &err);
+        if (r >= 0)
+                r = json_get_string(root, "cert", CLIENT_MAX_CA, &cert, NULL, &err);
+        if (r >= 0)
+                r = json_get_string(root, "key", CLIENT_MAX_CA, &key, NULL, &err);
         if (r < 0) {
                 log_error("'%s' is not a valid configuration: %s", path, err.message);
                 return -EINVAL;
@@ -268,7 +276,8 @@ int client_config_load(struct client_config *ret)
         if (url && !(cfg.url = strdup(url)))
                 return log_error_errno(ENOMEM, "%m");
         if ((token && !(cfg.token = strdup(token))) || (ca && !(cfg.ca = strdup(ca))) ||
-            (pin && !(cfg.pin = strdup(pin)))) {
+            (pin && !(cfg.pin = strdup(pin))) || (cert && !(cfg.cert = strdup(cert))) ||
+            (key && !(cfg.key = strdup(key)))) {
                 client_config_done(&cfg);
                 return log_error_errno(ENOMEM, "%m");
         }
@@ -309,7 +318,9 @@ int client_config_save(const struct client_config *cfg)
         if (!o || (cfg->url && json_object_set_new(o, "url", json_string(cfg->url)) < 0) ||
             (cfg->token && json_object_set_new(o, "token", json_string(cfg->token)) < 0) ||
             (cfg->ca && json_object_set_new(o, "ca", json_string(cfg->ca)) < 0) ||
-            (cfg->pin && json_object_set_new(o, "pin", json_string(cfg->pin)) < 0))
+            (cfg->pin && json_object_set_new(o, "pin", json_string(cfg->pin)) < 0) ||
+            (cfg->cert && json_object_set_new(o, "cert", json_string(cfg->cert)) < 0) ||
+            (cfg->key && json_object_set_new(o, "key", json_string(cfg->key)) < 0))
                 return log_error_errno(ENOMEM, "%m");
         r = mkdir_parents(path);
         if (r < 0)
@@ -359,6 +370,10 @@ struct client {
          * through /proc/self/fd. -EBADF: not made yet. */
         int ca_fd;
         char ca_path[64];
+        /* A client certificate and its key (PEM texts; NULL: none), as memfds for curl too. */
+        char *cert, *key;
+        int cert_fd, key_fd;
+        char cert_path[64], key_path[64];
         char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -374,6 +389,11 @@ struct client *client_free(struct client *c)
         free(c->ca);
         free(c->pin);
         (void) safe_close(c->ca_fd);
+        free(c->cert);
+        if (c->key)
+                wipe_free(c->key, strlen(c->key));
+        (void) safe_close(c->cert_fd);
+        (void) safe_close(c->key_fd);
         free(c);
         return NULL;
 }
@@ -381,6 +401,11 @@ struct client *client_free(struct client *c)
 const char *client_url(const struct client *c)
 {
         return c->url;
+}
+
+bool client_has_token(const struct client *c)
+{
+        return c->token != NULL;
 }
 
 bool client_token_is_saved(const struct client *c)
@@ -396,6 +421,83 @@ const char *client_ca(const struct client *c)
 const char *client_pin(const struct client *c)
 {
         return c->pin;
+}
+
+const char *client_cert(const struct client *c)
+{
+        return c->cert;
+}
+
+const char *client_key(const struct client *c)
+{
+        return c->key;
+}
+
+static bool looks_like_pem_key(const char *s)
+{
+        return strstr(s, "-----BEGIN ") && strstr(s, "PRIVATE KEY-----");
+}
+
+/* Takes cert and key (both NULL: none). */
+static void set_cert(struct client *c, char *cert, char *key)
+{
+        free(c->cert);
+        if (c->key)
+                wipe_free(c->key, strlen(c->key));
+        c->cert = cert;
+        c->key = key;
+        c->cert_fd = safe_close(c->cert_fd);
+        c->key_fd = safe_close(c->key_fd);
+}
+
+int client_set_cert_files(struct client *c, const char *cert_path, const char *key_path)
+{
+        _cleanup_free_ char *cert = NULL;
+        char *key = NULL;
+        int r;
+
+        if (!cert_path || !key_path) {
+                set_cert(c, NULL, NULL);
+                return 0;
+        }
+        r = cert_read_file(cert_path, false, &cert, NULL);
+        if (r < 0)
+                return log_error_errno(r, "cannot read the certificate '%s': %m", cert_path);
+        r = cert_read_file(key_path, true, &key, NULL);
+        if (r == -EPERM) {
+                log_error("refusing the key '%s': it must be yours and readable by you only "
+                          "(chmod 600 %s)",
+                          key_path, key_path);
+                return r;
+        }
+        if (r < 0)
+                return log_error_errno(r, "cannot read the key '%s': %m", key_path);
+        /* Both go into the saved configuration, whose fields are bounded. */
+        if (strlen(cert) > CLIENT_MAX_CA || strlen(key) > CLIENT_MAX_CA) {
+                cert_key_free(key);
+                log_error("'%s' or '%s' is larger than %zu bytes", cert_path, key_path,
+                          CLIENT_MAX_CA);
+                return -EFBIG;
+        }
+        r = cert_check_pair(cert, key);
+        if (r < 0) {
+                cert_key_free(key);
+                if (r == -EBADMSG)
+                        log_error("'%s' is not a PEM certificate", cert_path);
+                else if (r == -ENOKEY)
+                        log_error("'%s' is not an unencrypted PEM private key", key_path);
+                else if (r == -EKEYREJECTED)
+                        log_error("the key '%s' does not belong to the certificate '%s'", key_path,
+                                  cert_path);
+                else if (r == -EKEYEXPIRED)
+                        log_error("the certificate '%s' has expired or is not valid yet",
+                                  cert_path);
+                else
+                        log_error_errno(r, "cannot check the certificate '%s': %m", cert_path);
+                return r;
+        }
+        set_cert(c, TAKE_PTR(cert), key);
+        return 0;
 }
 
 /* Takes pem (NULL: none). */
@@ -505,6 +607,25 @@ static int ca_file(struct client *c, const char **ret)
         return 0;
 }
 
+/* text as a file curl can open, once: *fd and path are filled the first time. */
+static int memfd_file(const char *what, const char *text, int *fd, char *path, size_t size)
+{
+        _cleanup_close_ int f = -EBADF;
+        int r;
+
+        if (*fd >= 0)
+                return 0;
+        f = memfd_create(what, MFD_CLOEXEC);
+        if (f < 0)
+                return log_error_errno(errno, "cannot hold the %s: %m", what);
+        r = write_full(f, text, strlen(text));
+        if (r < 0)
+                return log_error_errno(r, "cannot hold the %s: %m", what);
+        (void) snprintf(path, size, "/proc/self/fd/%d", f);
+        *fd = TAKE_FD(f);
+        return 0;
+}
+
 int client_set_token(struct client *c, const char *token)
 {
         char *t = NULL;
@@ -559,7 +680,7 @@ int client_new(const char *url, unsigned flags, struct client **ret)
         c = calloc(1, sizeof(*c));
         if (!c)
                 return log_error_errno(ENOMEM, "%m");
-        c->ca_fd = -EBADF;
+        c->ca_fd = c->cert_fd = c->key_fd = -EBADF;
         r = url_normalize(url, &c->url);
         if (r < 0)
                 return r;
@@ -589,8 +710,13 @@ int client_new(const char *url, unsigned flags, struct client **ret)
                         c->ca = TAKE_PTR(cfg.ca);
                 if (cfg.pin && pin_valid(cfg.pin))
                         c->pin = TAKE_PTR(cfg.pin);
+                if (cfg.cert && cfg.key && looks_like_pem_certificate(cfg.cert) &&
+                    looks_like_pem_key(cfg.key)) {
+                        c->cert = TAKE_PTR(cfg.cert);
+                        c->key = TAKE_PTR(cfg.key);
+                }
         }
-        if ((flags & CLIENT_NEED_TOKEN) && !c->token) {
+        if ((flags & CLIENT_NEED_TOKEN) && !c->token && !c->cert) {
                 log_error("not logged in to %s; run 'warren login' or set WARREN_TOKEN", c->url);
                 return -ENOKEY;
         }
@@ -717,6 +843,19 @@ static int tls_setup(struct client *c)
                         return r;
                 (void) curl_easy_setopt(c->curl, CURLOPT_CAINFO, path);
                 (void) curl_easy_setopt(c->curl, CURLOPT_CAPATH, NULL);
+        }
+        if (c->cert) {
+                r = memfd_file("warren-client-cert", c->cert, &c->cert_fd, c->cert_path,
+                               sizeof(c->cert_path));
+                if (r >= 0)
+                        r = memfd_file("warren-client-key", c->key, &c->key_fd, c->key_path,
+                                       sizeof(c->key_path));
+                if (r < 0)
+                        return r;
+                (void) curl_easy_setopt(c->curl, CURLOPT_SSLCERT, c->cert_path);
+                (void) curl_easy_setopt(c->curl, CURLOPT_SSLCERTTYPE, "PEM");
+                (void) curl_easy_setopt(c->curl, CURLOPT_SSLKEY, c->key_path);
+                (void) curl_easy_setopt(c->curl, CURLOPT_SSLKEYTYPE, "PEM");
         }
         if (c->pin) {
                 if (curl_easy_setopt(c->curl, CURLOPT_PINNEDPUBLICKEY, c->pin) != CURLE_OK) {

@@ -24,7 +24,9 @@
  * CAs; and its name must match the URL's host. A pin ("sha256//BASE64", the SHA-256 of the
  * server's public key, as curl spells it), saved by `warren login --pin`, is checked too; with
  * a pin and no CA of our own, the pin alone identifies the server (the chain and the name are
- * not checked). TLS 1.2 at least.
+ * not checked). TLS 1.2 at least. A client certificate and its key saved by `warren login
+ * --cert --key` (their PEM texts, for that URL only) are presented on every connection; they
+ * identify the user when no token is sent.
  */
 
 #include <jansson.h>
@@ -48,6 +50,8 @@ struct client_config {
         char *token; /* NULL: none saved */
         char *ca;    /* PEM text of the CA that signs the node's certificate; NULL: none */
         char *pin;   /* "sha256//BASE64"; NULL: none */
+        char *cert;  /* PEM text of a client certificate (mutual TLS); NULL: none */
+        char *key;   /* and of its private key; both or neither */
 };
 
 /* The configuration file's path (newly allocated). */
@@ -57,7 +61,7 @@ int client_config_path(char **ret);
 int client_config_load(struct client_config *ret);
 /* Replaces the saved configuration (a NULL member is left out). */
 int client_config_save(const struct client_config *cfg);
-/* Frees the members (the token's bytes are wiped first) and zeroes cfg. */
+/* Frees the members (the token's and the key's bytes are wiped first) and zeroes cfg. */
 void client_config_done(struct client_config *cfg);
 
 /* ---- a connection to a node ---- */
@@ -65,7 +69,8 @@ void client_config_done(struct client_config *cfg);
 struct client;
 
 enum {
-        CLIENT_NEED_TOKEN = 1 << 0, /* no token to be found is an error ("not logged in") */
+        /* no token to be found, nor a client certificate, is an error ("not logged in") */
+        CLIENT_NEED_TOKEN = 1 << 0,
 };
 
 /* url: from the command line, or NULL (see above for the order). */
@@ -77,6 +82,8 @@ DEFINE_FREE_FUNC(struct client *, client_free)
 const char *client_url(const struct client *c);
 /* Replaces the token the client sends (copied; NULL: none). */
 int client_set_token(struct client *c, const char *token);
+/* Whether a token is in use (from the environment or the saved configuration). */
+bool client_has_token(const struct client *c);
 /* Whether the token in use came from the saved configuration (not from WARREN_TOKEN). */
 bool client_token_is_saved(const struct client *c);
 /* Replaces the CA the client trusts with the content of the PEM file at path (NULL: none, the
@@ -85,6 +92,13 @@ int client_set_ca_file(struct client *c, const char *path);
 /* Replaces the pinned public key ("sha256//" and the base64 of 32 bytes; NULL: none). Says why
  * on failure. */
 int client_set_pin(struct client *c, const char *pin);
+/* Replaces the client certificate (mutual TLS) with the contents of these PEM files (both NULL:
+ * none). The key must be the caller's, mode 0600, unencrypted, and belong to the certificate.
+ * Says why on failure. */
+int client_set_cert_files(struct client *c, const char *cert_path, const char *key_path);
+/* The client certificate's and key's PEM texts in use, NULL if none. */
+const char *client_cert(const struct client *c);
+const char *client_key(const struct client *c);
 /* The CA's PEM text and the pin in use, NULL if none. */
 const char *client_ca(const struct client *c);
 const char *client_pin(const struct client *c);

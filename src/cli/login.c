@@ -36,12 +36,19 @@ static const char login_help[] =
         "                       openssl x509 -in server.pem -pubkey -noout |\n"
         "                       openssl pkey -pubin -outform der |\n"
         "                       openssl dgst -sha256 -binary | base64\n"
+        "  --cert FILE        mutual TLS: a client certificate (PEM; 'warren cert client DIR\n"
+        "                     NAME' issues one) for a node started with --tls-client-ca\n"
+        "  --key FILE         its private key (PEM, mode 0600). Both are saved (their\n"
+        "                     content) and presented by every later command; they identify\n"
+        "                     you: no password is asked, login only checks whom the node\n"
+        "                     says they name (GET /api/v1/whoami). A saved token wins\n"
         "  --help             show this help\n";
 
 static const char logout_help[] =
         "Usage: warren logout [OPTIONS]\n"
         "\n"
-        "Revokes the token in use and removes it from the saved configuration.\n"
+        "Revokes the token in use and removes it from the saved configuration; without a\n"
+        "token, forgets the saved client certificate and key instead.\n"
         "\n"
         "  --url URL          the node's URL\n"
         "  --help             show this help\n";
@@ -82,12 +89,47 @@ static int ask_user(char **ret)
         return 0;
 }
 
+/* The certificate is the credential: the node says whom it names, and that is saved. */
+static int login_cert(struct client *c, const char *cert, const char *key, const char *user)
+{
+        _cleanup_json_ json_t *reply = NULL;
+        struct client_config cfg;
+        const char *name;
+
+        if (client_set_cert_files(c, cert, key) < 0)
+                return 1;
+        if (client_call(c, "GET", "/api/v1/whoami", NULL, &reply, NULL) < 0)
+                return 1;
+        name = client_json_str(reply, "name");
+        if (!name) {
+                log_error("login: the reply from %s names no user", client_url(c));
+                return 1;
+        }
+        if (user && strcmp(user, name) != 0) {
+                log_error("login: the certificate '%s' names user '%s', not '%s'", cert, name,
+                          user);
+                return 1;
+        }
+        cfg = (struct client_config){
+                .url = (char *) client_url(c),
+                .ca = (char *) client_ca(c),
+                .pin = (char *) client_pin(c),
+                .cert = (char *) client_cert(c),
+                .key = (char *) client_key(c),
+        };
+        if (client_config_save(&cfg) < 0)
+                return 1;
+        (void) printf("logged in to %s as %s (client certificate)\n", client_url(c), name);
+        return 0;
+}
+
 int cmd_login(int argc, char *argv[])
 {
         _cleanup_(client_freep) struct client *c = NULL;
         _cleanup_json_ json_t *body = NULL, *reply = NULL;
         _cleanup_free_ char *asked_user = NULL;
         const char *url = NULL, *user = NULL, *ca = NULL, *pin = NULL, *token, *name;
+        const char *cert = NULL, *key = NULL;
         struct client_config cfg;
         bool password_stdin = false;
         char *password = NULL;
@@ -97,6 +139,8 @@ int cmd_login(int argc, char *argv[])
                 {.name = "url"}, /* take_url() */
                 {.name = "ca", .value = &ca},
                 {.name = "pin", .value = &pin},
+                {.name = "cert", .value = &cert},
+                {.name = "key", .value = &key},
                 {},
         };
         int r;
@@ -118,10 +162,20 @@ int cmd_login(int argc, char *argv[])
                 return 2;
         }
 
+        if (!cert != !key) {
+                log_error("login: --cert and --key go together: give both or neither");
+                return 2;
+        }
+        if (cert && password_stdin) {
+                log_error("login: with --cert there is no password to read");
+                return 2;
+        }
+
         if (client_new(url, 0, &c) < 0)
                 return 1;
-        if ((ca || pin) && strncmp(client_url(c), "https://", 8) != 0) {
-                log_error("login: --ca and --pin are for https:// URLs, not %s", client_url(c));
+        if ((ca || pin || cert) && strncmp(client_url(c), "https://", 8) != 0) {
+                log_error("login: --ca, --pin and --cert are for https:// URLs, not %s",
+                          client_url(c));
                 return 2;
         }
         /* What is given replaces what was saved: a CA and a pin given together are both kept. */
@@ -130,6 +184,8 @@ int cmd_login(int argc, char *argv[])
         /* A token kept for this node is not sent along with a password. */
         if (client_set_token(c, NULL) < 0)
                 return 1;
+        if (cert)
+                return login_cert(c, cert, key, user);
         if (!user) {
                 r = ask_user(&asked_user);
                 if (r != 0)
@@ -159,6 +215,8 @@ int cmd_login(int argc, char *argv[])
                 .token = (char *) token,
                 .ca = (char *) client_ca(c),
                 .pin = (char *) client_pin(c),
+                .cert = (char *) client_cert(c),
+                .key = (char *) client_key(c),
         };
         if (client_config_save(&cfg) < 0)
                 return 1;
@@ -179,6 +237,22 @@ static int forget_token(void)
         if (!cfg.token)
                 return 0;
         client_password_free(TAKE_PTR(cfg.token));
+        return client_config_save(&cfg);
+}
+
+/* Removes the client certificate and key from the saved configuration, keeping the rest. */
+static int forget_cert(void)
+{
+        _cleanup_(client_config_done) struct client_config cfg = {0};
+        int r;
+
+        r = client_config_load(&cfg);
+        if (r < 0)
+                return r;
+        if (!cfg.cert && !cfg.key)
+                return 0;
+        free(TAKE_PTR(cfg.cert));
+        client_password_free(TAKE_PTR(cfg.key));
         return client_config_save(&cfg);
 }
 
@@ -206,6 +280,12 @@ int cmd_logout(int argc, char *argv[])
                 return r < 0 ? 0 : r;
         if (client_new(url, CLIENT_NEED_TOKEN, &c) < 0)
                 return 1;
+        if (!client_has_token(c)) {
+                /* A client certificate: nothing to revoke on the node. */
+                if (client_cert(c) && forget_cert() < 0)
+                        return 1;
+                return 0;
+        }
         r = client_call(c, "POST", "/api/v1/logout", NULL, NULL, &e);
         if (r == -EREMOTEIO && e.status != 401) {
                 client_error_log(c, &e);

@@ -54,6 +54,13 @@ static void help(void)
                 "                          the node's user only: mode 0600); both or neither.\n"
                 "                          TLS 1.2 and 1.3 only. 'warren cert init DIR' makes a\n"
                 "                          CA, a certificate and a key for a quick start\n"
+                "  --tls-client-ca FILE    mutual TLS: ask clients for a certificate and take one\n"
+                "                          signed by these CAs (PEM) as the identity of the user\n"
+                "                          its subject's CN names, when a request carries no\n"
+                "                          bearer token ('warren cert client DIR NAME' issues\n"
+                "                          them); needs --tls-cert\n"
+                "  --tls-client-crl FILE   and refuse the client certificates these CRLs (PEM,\n"
+                "                          signed by those CAs) revoke; read at start\n"
                 "  -h, --help              this text\n"
                 "\n"
                 "SIGTERM or SIGINT stops the node gracefully: no new jobs are taken; running\n"
@@ -79,6 +86,8 @@ enum {
         OPT_CGROUP_ROOT,
         OPT_TLS_CERT,
         OPT_TLS_KEY,
+        OPT_TLS_CLIENT_CA,
+        OPT_TLS_CLIENT_CRL,
 };
 
 static const struct option options[] = {
@@ -98,6 +107,8 @@ static const struct option options[] = {
         {"cgroup-root", required_argument, NULL, OPT_CGROUP_ROOT},
         {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
         {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+        {"tls-client-ca", required_argument, NULL, OPT_TLS_CLIENT_CA},
+        {"tls-client-crl", required_argument, NULL, OPT_TLS_CLIENT_CRL},
         {"help", no_argument, NULL, 'h'},
         {},
 };
@@ -225,6 +236,13 @@ static int apply(int id, const char *name, const char *v, struct node_options *o
                 if (v[0] == '\0')
                         return log_error_errno(-EINVAL, "--%s must not be empty", name);
                 return set_string(id == OPT_TLS_CERT ? &o->tls_cert_file : &o->tls_key_file, v);
+        case OPT_TLS_CLIENT_CA:
+        case OPT_TLS_CLIENT_CRL:
+                if (v[0] == '\0')
+                        return log_error_errno(-EINVAL, "--%s must not be empty", name);
+                return set_string(id == OPT_TLS_CLIENT_CA ? &o->tls_client_ca_file
+                                                          : &o->tls_client_crl_file,
+                                  v);
         default:
                 return log_error_errno(-EINVAL, "unknown setting '%s'", name);
         }
@@ -283,6 +301,10 @@ static void options_done(struct node_options *o)
         free(o->tls_key_file);
         free(o->tls_cert_pem);
         cert_key_free(o->tls_key_pem);
+        free(o->tls_client_ca_file);
+        free(o->tls_client_crl_file);
+        free(o->tls_client_ca_pem);
+        cert_trust_free(o->client_trust);
         *o = (struct node_options){};
 }
 
@@ -352,6 +374,43 @@ static int load_tls(struct node_options *o)
         }
 }
 
+/* Reads the client CAs and CRLs and makes the trust list of mutual TLS: one line if not. */
+static int load_client_trust(struct node_options *o)
+{
+        _cleanup_free_ char *crl = NULL;
+        int r;
+
+        r = cert_read_file(o->tls_client_ca_file, false, &o->tls_client_ca_pem, NULL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read the client CA file '%s': %m",
+                                       o->tls_client_ca_file);
+        if (o->tls_client_crl_file) {
+                r = cert_read_file(o->tls_client_crl_file, false, &crl, NULL);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to read the client CRL file '%s': %m",
+                                               o->tls_client_crl_file);
+        }
+        r = cert_trust_new(o->tls_client_ca_pem, crl, &o->client_trust);
+        switch (r) {
+        case 0:
+                return 0;
+        case -ENOENT:
+                return log_error_errno(r, "'%s' holds no PEM certificate", o->tls_client_ca_file);
+        case -EBADMSG:
+                return log_error_errno(r,
+                                       "'%s' or '%s' cannot be parsed (PEM certificates; PEM "
+                                       "CRLs)",
+                                       o->tls_client_ca_file,
+                                       o->tls_client_crl_file ? o->tls_client_crl_file : "-");
+        case -EKEYREJECTED:
+                return log_error_errno(r, "a CRL of '%s' is not signed by a CA of '%s'",
+                                       o->tls_client_crl_file, o->tls_client_ca_file);
+        default:
+                return log_error_errno(r, "Failed to load the client CAs '%s': %m",
+                                       o->tls_client_ca_file);
+        }
+}
+
 int cmd_node(int argc, char *argv[])
 {
         _cleanup_(options_done) struct node_options o = {
@@ -363,7 +422,7 @@ int cmd_node(int argc, char *argv[])
                 .login_addr_max = NODE_LOGIN_ADDR_MAX,
                 .login_window_s = NODE_LOGIN_WINDOW_S,
         };
-        bool given[OPT_TLS_KEY - OPT_CONFIG + 1] = {};
+        bool given[OPT_TLS_CLIENT_CRL - OPT_CONFIG + 1] = {};
         const char *config = NULL;
         long cpus;
         int c, r;
@@ -405,7 +464,17 @@ int cmd_node(int argc, char *argv[])
                 log_error("--tls-cert and --tls-key go together: give both or neither");
                 return 2;
         }
+        if (o.tls_client_ca_file && !o.tls_cert_file) {
+                log_error("--tls-client-ca needs HTTPS: give --tls-cert and --tls-key too");
+                return 2;
+        }
+        if (o.tls_client_crl_file && !o.tls_client_ca_file) {
+                log_error("--tls-client-crl goes with --tls-client-ca");
+                return 2;
+        }
         if (o.tls_cert_file && load_tls(&o) < 0)
+                return 1;
+        if (o.tls_client_ca_file && load_client_trust(&o) < 0)
                 return 1;
         if (!o.state_dir && default_state_dir(&o) < 0)
                 return 2;

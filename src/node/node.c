@@ -343,6 +343,7 @@ static int start_http(struct node *n, struct http_route *table, size_t n_routes)
                 .on_done = on_request_done,
                 .tls_cert_pem = n->opts.tls_cert_pem,
                 .tls_key_pem = n->opts.tls_key_pem,
+                .tls_client_ca_pem = n->opts.tls_client_ca_pem,
         };
         int r;
 

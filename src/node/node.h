@@ -60,9 +60,16 @@ struct node_options {
         char *cgroup_mount;                 /* tests: NULL: /sys/fs/cgroup */
         char *tls_cert_file, *tls_key_file; /* both or neither: HTTPS */
         char *tls_cert_pem, *tls_key_pem;   /* their contents, read and checked by the caller */
+        /* Mutual TLS (with HTTPS only): the CAs that sign client certificates and optional CRLs;
+         * the CAs' PEM text for the handshake, and the trust list made of both (auth/cert.h),
+         * owned by whoever fills the options. */
+        char *tls_client_ca_file, *tls_client_crl_file;
+        char *tls_client_ca_pem;
+        struct cert_trust *client_trust;
 };
 
 struct node_runner;
+struct cert_trust;
 
 /* One failed-login counter: an account name or an address. */
 struct node_throttle_entry {

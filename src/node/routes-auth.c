@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "auth/cert.h"
 #include "auth/password.h"
 #include "auth/token.h"
 #include "common/cleanup.h"
@@ -128,21 +129,106 @@ int node_parse_body(struct http_request *req, const struct json_field *fields, s
         return 0;
 }
 
+/* The caller record of user u (active), authenticated by session_id (0: a client certificate). */
+static int caller_fill(struct store *st, struct http_request *req, const struct store_user *u,
+                       int64_t session_id, struct node_caller *ret)
+{
+        int64_t *groups = NULL;
+        size_t n_groups = 0;
+        int r;
+
+        r = store_user_groups(st, u->id, &groups, &n_groups);
+        if (r < 0) {
+                (void) http_reply_errno(req, r, "cannot authenticate");
+                return r;
+        }
+        *ret = (struct node_caller){
+                .user_id = u->id,
+                .session_id = session_id,
+                .rights = (enum auth_rights) u->rights,
+                .groups = groups,
+                .n_groups = n_groups,
+        };
+        (void) snprintf(ret->name, sizeof(ret->name), "%s", u->name);
+        ret->subject = (struct auth_subject){
+                .user = u->id,
+                .rights = (enum auth_rights) u->rights,
+                .groups = ret->groups,
+                .n_groups = n_groups,
+        };
+        return 0;
+}
+
+/*
+ * Mutual TLS: the client presented n certificates in the handshake (which checked nothing of
+ * them); they name the caller only if they verify against the node's client CAs and CRLs, and
+ * the user their CN names exists and is active. Any other outcome is a 401 that says why: a
+ * certificate that was presented is never ignored into an anonymous request.
+ */
+static int authenticate_cert(struct node *n, struct store *st, struct http_request *req,
+                             const void *const *ders, const size_t *lens, size_t k,
+                             struct node_caller *ret)
+{
+        _cleanup_(store_user_clear) struct store_user u = {};
+        struct cert_peer peer = {};
+        int r;
+
+        r = cert_trust_verify(n->opts.client_trust, ders, lens, k, time(NULL), &peer);
+        if (r < 0) {
+                node_audit(st, NULL, req, "login_cert_failed", NULL, "the certificate %s",
+                           cert_verify_strerror(r));
+                (void) http_reply_error(req, 401, "unauthorized", "the client certificate %s",
+                                        cert_verify_strerror(r));
+                return -EACCES;
+        }
+        r = store_user_get_by_name(st, peer.cn, &u);
+        if (r >= 0 && u.state != STORE_USER_ACTIVE)
+                r = -EACCES;
+        if (r == -ENOENT || r == -EACCES) {
+                node_audit(st, NULL, req, "login_cert_failed", peer.cn,
+                           "serial %s: no such active user", peer.serial);
+                (void) http_reply_error(req, 401, "unauthorized",
+                                        "the client certificate names user '%s', who does not "
+                                        "exist or is not active",
+                                        peer.cn);
+                return -EACCES;
+        }
+        if (r < 0) {
+                (void) http_reply_errno(req, r, "cannot authenticate");
+                return r;
+        }
+        r = caller_fill(st, req, &u, 0, ret);
+        if (r < 0)
+                return r;
+        node_audit(st, ret, req, "login_cert", u.name, "serial %s", peer.serial);
+        return 0;
+}
+
 int node_authenticate(struct node *n, struct store *st, struct http_request *req,
                       struct node_caller *ret)
 {
         _cleanup_(store_user_clear) struct store_user u = {};
         uint8_t hash[AUTH_TOKEN_HASH_LEN];
         const char *h = http_request_header(req, "Authorization");
+        const void *ders[CERT_CHAIN_MAX];
+        size_t lens[CERT_CHAIN_MAX], k;
         const char *token;
         int64_t user_id, session_id;
-        int64_t *groups = NULL;
-        size_t n_groups = 0;
         int r;
 
+        /* A bearer token, when there is one, wins over a client certificate. */
+        if (!h && n->opts.client_trust) {
+                k = http_request_client_certs(req, ders, lens, CERT_CHAIN_MAX);
+                if (k > 0)
+                        return authenticate_cert(n, st, req, ders, lens, k, ret);
+        }
         if (!h) {
                 (void) http_request_add_header(req, "WWW-Authenticate", "Bearer");
-                (void) http_reply_error(req, 401, "unauthorized", "a bearer token is required");
+                (void) http_reply_error(req, 401, "unauthorized",
+                                        n->opts.client_trust
+                                                ? "a bearer token or a client certificate is "
+                                                  "required"
+                                                : "a bearer token is required");
                 return -EACCES;
         }
         if (strncasecmp(h, BEARER, strlen(BEARER)) != 0) {
@@ -164,27 +250,11 @@ int node_authenticate(struct node *n, struct store *st, struct http_request *req
                                         "the token is unknown, expired or revoked");
                 return -EACCES;
         }
-        if (r >= 0)
-                r = store_user_groups(st, user_id, &groups, &n_groups);
         if (r < 0) {
                 (void) http_reply_errno(req, r, "cannot authenticate");
                 return r;
         }
-        *ret = (struct node_caller){
-                .user_id = user_id,
-                .session_id = session_id,
-                .rights = (enum auth_rights) u.rights,
-                .groups = groups,
-                .n_groups = n_groups,
-        };
-        (void) snprintf(ret->name, sizeof(ret->name), "%s", u.name);
-        ret->subject = (struct auth_subject){
-                .user = user_id,
-                .rights = (enum auth_rights) u.rights,
-                .groups = ret->groups,
-                .n_groups = n_groups,
-        };
-        return 0;
+        return caller_fill(st, req, &u, session_id, ret);
 }
 
 char *node_user_name(struct store *st, int64_t id)
@@ -383,6 +453,14 @@ void node_route_logout(struct http_request *req, void *userdata)
 
         if (node_begin(n, req, &st, &c) < 0)
                 return;
+        if (c.session_id == 0) {
+                /* A client certificate: there is no session to end. */
+                (void) http_reply_error(req, 400, "bad_request",
+                                        "authenticated by a client certificate: there is no "
+                                        "token to revoke");
+                node_store_put(n, st);
+                return;
+        }
         r = store_session_revoke(st, c.session_id);
         if (r < 0)
                 (void) http_reply_errno(req, r, "cannot revoke the session");

@@ -3,7 +3,9 @@
  * The cert module: what cert_generate() makes is parsed back with GnuTLS and checked field by
  * field, and the server certificate's chain is verified against the CA (and refused against
  * another one); the files cert_write_dir() writes, their modes and the refusal to overwrite; the
- * checks the node runs on its files.
+ * checks the node runs on its files. Client certificates: what cert_generate_client() makes, and
+ * cert_trust_verify() accepting it and refusing, each for its reason, a certificate of another CA,
+ * an expired one, a revoked one (a CRL made here with GnuTLS), a server's, garbage.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -309,13 +311,262 @@ static void test_write_dir(void **state)
         remove_dir(dir);
 }
 
+/* ---- client certificates ---- */
+
+/* The DER of a PEM certificate, for cert_trust_verify(); free with gnutls_free(). */
+static gnutls_datum_t der_of(const char *pem)
+{
+        gnutls_x509_crt_t crt = parse_crt(pem);
+        gnutls_datum_t d = {0};
+
+        assert_int_equal(gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_DER, &d), 0);
+        gnutls_x509_crt_deinit(crt);
+        return d;
+}
+
+static int verify_at(const struct cert_trust *t, const char *pem, time_t now,
+                     struct cert_peer *peer)
+{
+        gnutls_datum_t d = der_of(pem);
+        const void *ders[1] = {d.data};
+        size_t lens[1] = {d.size};
+        int r = cert_trust_verify(t, ders, lens, 1, now, peer);
+
+        gnutls_free(d.data);
+        return r;
+}
+
+/* A CRL of the CA (cs) that revokes the certificate revoked_pem, PEM. */
+static char *make_crl(const struct cert_set *cs, const char *revoked_pem)
+{
+        gnutls_x509_crt_t ca = parse_crt(cs->ca_cert), revoked = parse_crt(revoked_pem);
+        gnutls_x509_privkey_t key = parse_key(cs->ca_key);
+        gnutls_x509_crl_t crl = NULL;
+        gnutls_datum_t d = {0};
+        time_t now = time(NULL);
+        char *text;
+
+        assert_int_equal(gnutls_x509_crl_init(&crl), 0);
+        assert_int_equal(gnutls_x509_crl_set_version(crl, 2), 0);
+        assert_int_equal(gnutls_x509_crl_set_this_update(crl, now - 60), 0);
+        assert_int_equal(gnutls_x509_crl_set_next_update(crl, now + 86400), 0);
+        assert_int_equal(gnutls_x509_crl_set_crt(crl, revoked, now - 60), 0);
+        assert_int_equal(gnutls_x509_crl_sign2(crl, ca, key, GNUTLS_DIG_SHA256, 0), 0);
+        assert_int_equal(gnutls_x509_crl_export2(crl, GNUTLS_X509_FMT_PEM, &d), 0);
+        text = strndup((const char *) d.data, d.size);
+        assert_non_null(text);
+        gnutls_free(d.data);
+        gnutls_x509_crl_deinit(crl);
+        gnutls_x509_crt_deinit(ca);
+        gnutls_x509_crt_deinit(revoked);
+        gnutls_x509_privkey_deinit(key);
+        return text;
+}
+
+static void test_client_generate(void **state)
+{
+        _cleanup_(cert_set_done) struct cert_set cs = {0}, other = {0};
+        _cleanup_free_ char *cert = NULL;
+        char *key = NULL, buf[256];
+        gnutls_x509_crt_t crt, ca;
+        gnutls_x509_privkey_t k;
+        unsigned critical = 0, ca_flag = 1, usage = 0;
+        size_t size;
+        time_t now = time(NULL);
+
+        assert_int_equal(cert_generate(NULL, 0, &cs), 0);
+        assert_int_equal(cert_generate(NULL, 0, &other), 0);
+        assert_int_equal(cert_generate_client(cs.ca_cert, cs.ca_key, "alice", 30, &cert, &key), 0);
+        assert_int_equal(cert_check_pair(cert, key), 0);
+        crt = parse_crt(cert);
+        ca = parse_crt(cs.ca_cert);
+        k = parse_key(key);
+        assert_int_equal(gnutls_x509_privkey_get_pk_algorithm(k), GNUTLS_PK_ECDSA);
+        assert_int_equal(gnutls_x509_crt_check_issuer(crt, ca), 1);
+        assert_int_equal(verify(crt, ca), 0);
+        size = sizeof(buf);
+        assert_int_equal(
+                gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, buf, &size),
+                0);
+        assert_string_equal(buf, "alice");
+        assert_int_equal(gnutls_x509_crt_get_basic_constraints(crt, &critical, &ca_flag, NULL), 0);
+        assert_int_equal(ca_flag, 0);
+        size = sizeof(buf);
+        assert_int_equal(gnutls_x509_crt_get_key_purpose_oid(crt, 0, buf, &size, &critical), 0);
+        assert_string_equal(buf, GNUTLS_KP_TLS_WWW_CLIENT);
+        size = sizeof(buf);
+        assert_int_equal(gnutls_x509_crt_get_key_purpose_oid(crt, 1, buf, &size, &critical),
+                         GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE);
+        assert_int_equal(gnutls_x509_crt_get_key_usage(crt, &usage, &critical), 0);
+        assert_int_equal(usage, GNUTLS_KEY_DIGITAL_SIGNATURE);
+        assert_true(gnutls_x509_crt_get_expiration_time(crt) > now + 29 * 24 * 3600);
+        assert_true(gnutls_x509_crt_get_expiration_time(crt) <= now + 30 * 24 * 3600 + 5);
+        assert_true(gnutls_x509_crt_get_activation_time(crt) <= now);
+        gnutls_x509_crt_deinit(crt);
+        gnutls_x509_crt_deinit(ca);
+        gnutls_x509_privkey_deinit(k);
+        cert_key_free(key);
+        key = NULL;
+
+        /* Refused: names that are not user names, days out of range, a CA that is none. */
+        const char *bad_names[] = {
+                "",
+                "Alice",
+                "1alice",
+                "al ice",
+                "a/b",
+                "ali\xc3\xa9",
+                "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
+        for (size_t i = 0; i < ELEMENTSOF(bad_names); i++) {
+                assert_false(cert_name_valid(bad_names[i]));
+                assert_int_equal(
+                        cert_generate_client(cs.ca_cert, cs.ca_key, bad_names[i], 1, &cert, &key),
+                        -EINVAL);
+        }
+        assert_true(cert_name_valid("a.b-c_9"));
+        assert_int_equal(cert_generate_client(cs.ca_cert, cs.ca_key, "bob", 0, &cert, &key),
+                         -EINVAL);
+        assert_int_equal(
+                cert_generate_client(cs.ca_cert, cs.ca_key, "bob", CERT_CA_DAYS + 1, &cert, &key),
+                -EINVAL);
+        assert_int_equal(cert_generate_client(cs.ca_cert, other.ca_key, "bob", 1, &cert, &key),
+                         -EKEYREJECTED);
+        assert_int_equal(cert_generate_client(cs.server_cert, cs.server_key, "bob", 1, &cert, &key),
+                         -EKEYREJECTED);
+        assert_int_equal(cert_generate_client("garbage", cs.ca_key, "bob", 1, &cert, &key),
+                         -EBADMSG);
+        assert_int_equal(cert_generate_client(cs.ca_cert, "garbage", "bob", 1, &cert, &key),
+                         -ENOKEY);
+        assert_null(key);
+}
+
+static void test_client_verify(void **state)
+{
+        _cleanup_(cert_set_done) struct cert_set cs = {0}, other = {0};
+        _cleanup_free_ char *alice = NULL, *stranger = NULL, *crl = NULL, *other_crl = NULL;
+        _cleanup_free_ char *bob = NULL, *both = NULL;
+        char *key = NULL;
+        struct cert_trust *t = NULL, *revoking = NULL;
+        struct cert_peer peer = {};
+        gnutls_x509_crt_t crt;
+        unsigned char serial[32];
+        size_t serial_len = sizeof(serial);
+        char hex[2 * sizeof(serial) + 1];
+        time_t now = time(NULL);
+
+        assert_int_equal(cert_generate(NULL, 0, &cs), 0);
+        assert_int_equal(cert_generate(NULL, 0, &other), 0);
+        assert_int_equal(cert_generate_client(cs.ca_cert, cs.ca_key, "alice", 365, &alice, &key),
+                         0);
+        cert_key_free(key);
+        assert_int_equal(cert_generate_client(cs.ca_cert, cs.ca_key, "bob", 365, &bob, &key), 0);
+        cert_key_free(key);
+        assert_int_equal(
+                cert_generate_client(other.ca_cert, other.ca_key, "alice", 365, &stranger, &key),
+                0);
+        cert_key_free(key);
+
+        assert_int_equal(cert_trust_new(cs.ca_cert, NULL, &t), 0);
+        assert_int_equal(verify_at(t, alice, now, &peer), 0);
+        assert_string_equal(peer.cn, "alice");
+        crt = parse_crt(alice);
+        assert_int_equal(gnutls_x509_crt_get_serial(crt, serial, &serial_len), 0);
+        gnutls_x509_crt_deinit(crt);
+        for (size_t i = 0; i < serial_len; i++)
+                (void) snprintf(hex + 2 * i, 3, "%02x", serial[i]);
+        assert_string_equal(peer.serial, hex);
+
+        /* Each refusal for its reason, and *ret untouched. */
+        peer = (struct cert_peer){.cn = "untouched"};
+        assert_int_equal(verify_at(t, alice, now + 2 * 365 * 24 * 3600, &peer), -EKEYEXPIRED);
+        assert_int_equal(verify_at(t, alice, now - 2 * 3600, &peer), -EKEYEXPIRED);
+        assert_int_equal(verify_at(t, stranger, now, &peer), -EKEYREJECTED);
+        assert_int_equal(verify_at(t, cs.server_cert, now, &peer), -EPERM);
+        assert_int_equal(verify_at(t, cs.ca_cert, now, &peer), -EPERM);
+        assert_string_equal(peer.cn, "untouched");
+        {
+                const void *ders[CERT_CHAIN_MAX + 1] = {"junk"};
+                size_t lens[CERT_CHAIN_MAX + 1] = {4};
+
+                assert_int_equal(cert_trust_verify(t, ders, lens, 1, now, &peer), -EBADMSG);
+                assert_int_equal(cert_trust_verify(t, ders, lens, 0, now, &peer), -EBADMSG);
+                assert_int_equal(cert_trust_verify(t, ders, lens, CERT_CHAIN_MAX + 1, now, &peer),
+                                 -E2BIG);
+        }
+        assert_string_equal(cert_verify_strerror(-EKEYREVOKED), "has been revoked");
+
+        /* Two CAs in one file: both are trusted. */
+        assert_true(asprintf(&both, "%s%s", other.ca_cert, cs.ca_cert) > 0);
+        t = cert_trust_free(t);
+        assert_int_equal(cert_trust_new(both, NULL, &t), 0);
+        assert_int_equal(verify_at(t, stranger, now, &peer), 0);
+        assert_int_equal(verify_at(t, alice, now, &peer), 0);
+        t = cert_trust_free(t);
+
+        /* A CRL: alice is revoked, bob is not; the CRL must be the CA's. */
+        crl = make_crl(&cs, alice);
+        other_crl = make_crl(&other, stranger);
+        assert_int_equal(cert_trust_new(cs.ca_cert, crl, &revoking), 0);
+        assert_int_equal(verify_at(revoking, alice, now, &peer), -EKEYREVOKED);
+        assert_int_equal(verify_at(revoking, bob, now, &peer), 0);
+        assert_string_equal(peer.cn, "bob");
+        revoking = cert_trust_free(revoking);
+        assert_int_equal(cert_trust_new(cs.ca_cert, other_crl, &revoking), -EKEYREJECTED);
+        assert_int_equal(cert_trust_new(cs.ca_cert, "not a crl", &revoking), -EBADMSG);
+        assert_int_equal(cert_trust_new("no certificate here", NULL, &revoking), -ENOENT);
+        assert_int_equal(cert_trust_new("-----BEGIN CERTIFICATE-----\nAAAA\n"
+                                        "-----END CERTIFICATE-----\n",
+                                        NULL, &revoking),
+                         -EBADMSG);
+        assert_null(revoking);
+        assert_null(cert_trust_free(NULL));
+}
+
+static void test_client_write(void **state)
+{
+        _cleanup_free_ char *dir = temp_dir(), *text = NULL;
+        char path[512];
+        struct stat st;
+
+        assert_int_equal(cert_write_client(dir, "alice", "CERT\n", "KEY\n", false), 0);
+        (void) snprintf(path, sizeof(path), "%s/alice.key", dir);
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0600);
+        (void) snprintf(path, sizeof(path), "%s/alice.pem", dir);
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0644);
+        assert_int_equal(cert_write_client(dir, "alice", "CERT2\n", "KEY2\n", false), -EEXIST);
+        assert_int_equal(cert_read_file(path, false, &text, NULL), 0);
+        assert_string_equal(text, "CERT\n");
+        assert_int_equal(cert_write_client(dir, "alice", "CERT2\n", "KEY2\n", true), 0);
+        free(text);
+        text = NULL;
+        assert_int_equal(cert_read_file(path, false, &text, NULL), 0);
+        assert_string_equal(text, "CERT2\n");
+        assert_int_equal(cert_write_client(dir, "ca", "C\n", "K\n", true), -EINVAL);
+        assert_int_equal(cert_write_client(dir, "server", "C\n", "K\n", true), -EINVAL);
+        assert_int_equal(cert_write_client(dir, "../x", "C\n", "K\n", true), -EINVAL);
+        /* A symbolic link in place of the key is not followed. */
+        (void) snprintf(path, sizeof(path), "%s/bob.key", dir);
+        assert_int_equal(symlink("/tmp/warren-test-cert-target", path), 0);
+        assert_int_equal(cert_write_client(dir, "bob", "C\n", "K\n", false), -EEXIST);
+        assert_int_equal(access("/tmp/warren-test-cert-target", F_OK), -1);
+        assert_int_equal(unlink(path), 0);
+        const char *names[] = {"alice.pem", "alice.key"};
+        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                (void) snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+                assert_int_equal(unlink(path), 0);
+        }
+        remove_dir(dir);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_generate_and_verify),
-                cmocka_unit_test(test_san_validation),
-                cmocka_unit_test(test_check_pair_expired),
-                cmocka_unit_test(test_write_dir),
+                cmocka_unit_test(test_generate_and_verify), cmocka_unit_test(test_san_validation),
+                cmocka_unit_test(test_check_pair_expired),  cmocka_unit_test(test_write_dir),
+                cmocka_unit_test(test_client_generate),     cmocka_unit_test(test_client_verify),
+                cmocka_unit_test(test_client_write),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

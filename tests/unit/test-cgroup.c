@@ -1627,7 +1627,7 @@ static void test_real_kernel(void **state)
         assert_true(s.cpu_ns >= after);
         assert_true(s.user_ns + s.sys_ns > 0);
         assert_int_equal(s.oom_kills, 0);
-        print_message("real %s: cpu %" PRIu64 " ns (user %" PRIu64 ", sys %" PRIu64
+        print_message("# real %s: cpu %" PRIu64 " ns (user %" PRIu64 ", sys %" PRIu64
                       "), peak %" PRIu64 " bytes\n",
                       v == CGROUP_V2 ? "v2" : "v1", s.cpu_ns, s.user_ns, s.sys_ns, s.memory_peak);
 
