@@ -1408,37 +1408,6 @@ char *client_escape(const char *segment)
         return out;
 }
 
-char *client_base64_encode(const void *data, size_t len)
-{
-        static const char alphabet[] =
-                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        const unsigned char *p = data;
-        size_t o = 0, i;
-        char *out;
-
-        if (len > (SIZE_MAX - 1) / 4 * 3 - 3)
-                return NULL;
-        out = malloc((len + 2) / 3 * 4 + 1);
-        if (!out)
-                return NULL;
-        for (i = 0; i + 2 < len; i += 3) {
-                uint32_t v = (uint32_t) p[i] << 16 | (uint32_t) p[i + 1] << 8 | p[i + 2];
-                out[o++] = alphabet[v >> 18];
-                out[o++] = alphabet[(v >> 12) & 63];
-                out[o++] = alphabet[(v >> 6) & 63];
-                out[o++] = alphabet[v & 63];
-        }
-        if (i < len) {
-                uint32_t v = (uint32_t) p[i] << 16 | (i + 1 < len ? (uint32_t) p[i + 1] << 8 : 0);
-                out[o++] = alphabet[v >> 18];
-                out[o++] = alphabet[(v >> 12) & 63];
-                out[o++] = i + 1 < len ? alphabet[(v >> 6) & 63] : '=';
-                out[o++] = '=';
-        }
-        out[o] = '\0';
-        return out;
-}
-
 int client_base64_decode(const char *s, size_t len, char **ret, size_t *ret_len)
 {
         _cleanup_free_ char *out = malloc(len / 4 * 3 + 3 + 1);
@@ -1468,57 +1437,13 @@ int client_base64_decode(const char *s, size_t len, char **ret, size_t *ret_len)
         return 0;
 }
 
-bool client_utf8_valid(const char *data, size_t len)
-{
-        const unsigned char *s = (const unsigned char *) data;
-        size_t i = 0;
-
-        while (i < len) {
-                unsigned char c = s[i];
-                unsigned char lo = 0x80, hi = 0xbf;
-                size_t more;
-
-                if (c == 0)
-                        return false;
-                if (c < 0x80) {
-                        i++;
-                        continue;
-                }
-                if (c >= 0xc2 && c <= 0xdf)
-                        more = 1;
-                else if (c >= 0xe0 && c <= 0xef) {
-                        more = 2;
-                        if (c == 0xe0)
-                                lo = 0xa0; /* overlong */
-                        else if (c == 0xed)
-                                hi = 0x9f; /* surrogates */
-                } else if (c >= 0xf0 && c <= 0xf4) {
-                        more = 3;
-                        if (c == 0xf0)
-                                lo = 0x90; /* overlong */
-                        else if (c == 0xf4)
-                                hi = 0x8f; /* above U+10FFFF */
-                } else
-                        return false;
-                if (len - i - 1 < more)
-                        return false;
-                if (s[i + 1] < lo || s[i + 1] > hi)
-                        return false;
-                for (size_t k = 2; k <= more; k++)
-                        if ((s[i + k] & 0xc0) != 0x80)
-                                return false;
-                i += more + 1;
-        }
-        return true;
-}
-
 json_t *client_content_json(const char *data, size_t len)
 {
         _cleanup_free_ char *b64 = NULL;
 
-        if (client_utf8_valid(data, len))
+        if (utf8_valid(data, len))
                 return json_stringn(data, len);
-        b64 = client_base64_encode(data, len);
+        b64 = base64_encode(data, len);
         if (!b64)
                 return NULL;
         return json_pack("{s:s}", "base64", b64);

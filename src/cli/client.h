@@ -158,14 +158,11 @@ int client_events(struct client *c, const char *path, const char *last_id, clien
 /* A path segment, percent-encoded (newly allocated; NULL: no memory). */
 char *client_escape(const char *segment);
 
-/* Standard base64 (RFC 4648 §4), padded; NULL: no memory. */
-char *client_base64_encode(const void *data, size_t len);
 /* Decodes padded or unpadded base64 into a new buffer (NUL-terminated for convenience). */
 int client_base64_decode(const char *s, size_t len, char **ret, size_t *ret_len);
 
-/* True if data is UTF-8 (RFC 3629: no overlong forms, no surrogates) without a NUL byte. */
-bool client_utf8_valid(const char *data, size_t len);
-/* File content as the API wants it: a string if client_utf8_valid(), else {"base64": ...}. */
+/* File content as the API wants it: a string if utf8_valid() (common/util.h), else
+ * {"base64": ...}. */
 json_t *client_content_json(const char *data, size_t len);
 
 /* Reads a whole file ("-": stdin), at most max bytes; errors name the file. */

@@ -323,7 +323,7 @@ static int build_body(const struct submit_options *o, json_t **ret)
                 for (size_t i = 0; i < o->n_files; i++) {
                         const char *name = base_name(o->files[i]);
 
-                        if (name[0] == '\0' || !client_utf8_valid(name, strlen(name))) {
+                        if (name[0] == '\0' || !utf8_valid(name, strlen(name))) {
                                 log_error("submit: '%s' has no usable file name", o->files[i]);
                                 return 2;
                         }

@@ -39,3 +39,10 @@ bool streq_ptr(const char *a, const char *b);
 
 /* The 6-bit value of a base64 character (RFC 4648 §4, or §5 "URL-safe" alphabet), or -1. */
 int base64_digit(char c, bool url_safe);
+
+/* data[0..len) in standard, padded base64 (RFC 4648 §4), NUL-terminated; NULL without memory. */
+char *base64_encode(const void *data, size_t len);
+
+/* True if s[0..len) is well-formed UTF-8 (no overlong forms, surrogates or code points above
+ * U+10FFFF) without a NUL byte. */
+bool utf8_valid(const char *s, size_t len);

@@ -146,6 +146,13 @@ int node_begin(struct node *n, struct http_request *req, struct store **st,
  * answered (400/413/...). */
 int node_parse_body(struct http_request *req, const struct json_field *fields, size_t n,
                     json_t **ret);
+
+/* The store's owner/group/mode of an object, as auth/ takes it. */
+static inline struct auth_object node_acl_object(const struct store_acl *acl)
+{
+        return (struct auth_object){.owner = acl->owner, .group = acl->group, .mode = acl->mode};
+}
+
 /* auth_check() of action (perm) on an object with this acl (NULL: on no object); on refusal the
  * request is answered (node_reply_denied()) and the negative errno returned. */
 int node_authorize(struct http_request *req, const struct node_caller *c, enum auth_action action,

@@ -183,9 +183,7 @@ void node_route_groups_list(struct http_request *req, void *userdata)
                 if (r < 0)
                         break;
                 for (size_t i = 0; i < count; i++) {
-                        struct auth_object obj = {.owner = groups[i].acl.owner,
-                                                  .group = groups[i].acl.group,
-                                                  .mode = groups[i].acl.mode};
+                        struct auth_object obj = node_acl_object(&groups[i].acl);
 
                         if (auth_check(&c.subject, AUTH_ACTION_GROUP_GET, &obj, AUTH_PERM_READ) >=
                             0)
@@ -440,7 +438,7 @@ static void acl_route(struct http_request *req, struct node *n, enum store_kind 
                 goto out;
         }
         old = t.acl;
-        obj = (struct auth_object){.owner = t.acl.owner, .group = t.acl.group, .mode = t.acl.mode};
+        obj = node_acl_object(&t.acl);
 
         /* In this order, each checked against what the previous one made: as three requests. */
         if (mode) {

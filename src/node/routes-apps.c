@@ -11,11 +11,6 @@
 #include "node/app.h"
 #include "node/node.h"
 
-static struct auth_object acl_object(const struct store_acl *acl)
-{
-        return (struct auth_object){.owner = acl->owner, .group = acl->group, .mode = acl->mode};
-}
-
 static json_t *mode_json(uint32_t mode)
 {
         return json_sprintf("%04o", mode);
@@ -78,7 +73,7 @@ void node_route_apps_list(struct http_request *req, void *userdata)
                         break;
                 for (size_t i = 0; i < count; i++) {
                         _cleanup_(store_app_clear) struct store_app full = {};
-                        struct auth_object obj = acl_object(&apps[i].acl);
+                        struct auth_object obj = node_acl_object(&apps[i].acl);
 
                         if (auth_check(&c.subject, AUTH_ACTION_APP_GET, &obj, AUTH_PERM_READ) < 0)
                                 continue;

@@ -88,8 +88,7 @@ int node_authorize(struct http_request *req, const struct node_caller *c, enum a
         int r;
 
         if (acl)
-                obj = (struct auth_object){
-                        .owner = acl->owner, .group = acl->group, .mode = acl->mode};
+                obj = node_acl_object(acl);
         r = auth_check(&c->subject, action, acl ? &obj : NULL, perm);
         if (r < 0)
                 (void) node_reply_denied(req, r, what);

@@ -178,8 +178,7 @@ void node_route_jobs_create(struct http_request *req, void *userdata)
         }
         r = store_app_get_by_name(st, js.app, &a);
         if (r >= 0) {
-                obj = (struct auth_object){
-                        .owner = a.acl.owner, .group = a.acl.group, .mode = a.acl.mode};
+                obj = node_acl_object(&a.acl);
                 r = auth_check(&c.subject, AUTH_ACTION_APP_EXEC, &obj, AUTH_PERM_EXEC);
         }
         if (r < 0) {

@@ -62,40 +62,6 @@ static void publish_json(struct node *n, const char *id, const char *event, json
                 (void) hub_publish(n->hub, id, event, text, strlen(text));
 }
 
-static bool utf8_valid(const char *s, size_t len)
-{
-        json_t *j = json_stringn(s, len); /* jansson checks UTF-8 (and allows no NUL here) */
-        bool ok = j != NULL && memchr(s, '\0', len) == NULL;
-
-        json_decref(j);
-        return ok;
-}
-
-static char *base64_encode(const void *data, size_t len)
-{
-        static const char digits[] =
-                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        const unsigned char *p = data;
-        char *out = malloc((len + 2) / 3 * 4 + 1), *o = out;
-
-        if (!out)
-                return NULL;
-        for (size_t i = 0; i < len; i += 3) {
-                uint32_t v = (uint32_t) p[i] << 16;
-
-                if (i + 1 < len)
-                        v |= (uint32_t) p[i + 1] << 8;
-                if (i + 2 < len)
-                        v |= p[i + 2];
-                *o++ = digits[v >> 18 & 63];
-                *o++ = digits[v >> 12 & 63];
-                *o++ = i + 1 < len ? digits[v >> 6 & 63] : '=';
-                *o++ = i + 2 < len ? digits[v & 63] : '=';
-        }
-        *o = '\0';
-        return out;
-}
-
 /* {"text": ...} or {"base64": ...} added to obj for data[0..len). */
 static int set_content(json_t *obj, const char *data, size_t len)
 {

@@ -106,13 +106,65 @@ static void test_file_helpers(void **state)
         assert_int_equal(unlink(path), 0);
 }
 
+static void test_base64_encode(void **state)
+{
+        static const struct {
+                const char *in, *out;
+        } vectors[] = {
+                /* RFC 4648 §10 */
+                {"", ""},
+                {"f", "Zg=="},
+                {"fo", "Zm8="},
+                {"foo", "Zm9v"},
+                {"foob", "Zm9vYg=="},
+                {"fooba", "Zm9vYmE="},
+                {"foobar", "Zm9vYmFy"},
+        };
+
+        const unsigned char bin[] = {0x00, 0xff, 0xfe, 0x3e, 0x3f};
+
+        for (size_t i = 0; i < ELEMENTSOF(vectors); i++) {
+                _cleanup_free_ char *b = base64_encode(vectors[i].in, strlen(vectors[i].in));
+                assert_non_null(b);
+                assert_string_equal(b, vectors[i].out);
+        }
+        _cleanup_free_ char *b = base64_encode(bin, sizeof(bin));
+        assert_string_equal(b, "AP/+Pj8=");
+}
+
+static void test_utf8_valid(void **state)
+{
+        static const struct {
+                const char *s;
+                size_t len;
+                bool valid;
+        } cases[] = {
+                {"", 0, true},
+                {"plain", 5, true},
+                {"caf\xc3\xa9", 5, true},
+                {"\xe2\x82\xac", 3, true},
+                {"\xf0\x9f\x98\x80", 4, true},
+                {"\xf4\x8f\xbf\xbf", 4, true},  /* U+10FFFF */
+                {"a\0b", 3, false},             /* NUL */
+                {"\xc3", 1, false},             /* cut */
+                {"\xc0\xaf", 2, false},         /* overlong */
+                {"\xe0\x80\xaf", 3, false},     /* overlong */
+                {"\xed\xa0\x80", 3, false},     /* surrogate */
+                {"\xf4\x90\x80\x80", 4, false}, /* above U+10FFFF */
+                {"\xff", 1, false},
+                {"\x80", 1, false},
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++)
+                assert_int_equal(utf8_valid(cases[i].s, cases[i].len), cases[i].valid);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_parse_size),
-                cmocka_unit_test(test_parse_uint),
-                cmocka_unit_test(test_parse_seconds),
-                cmocka_unit_test(test_file_helpers),
+                cmocka_unit_test(test_parse_size),    cmocka_unit_test(test_parse_uint),
+                cmocka_unit_test(test_parse_seconds), cmocka_unit_test(test_file_helpers),
+                cmocka_unit_test(test_base64_encode), cmocka_unit_test(test_utf8_valid),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
