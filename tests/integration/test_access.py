@@ -168,6 +168,11 @@ def test_groups():
     check("team" not in names, "nor in the list")
     check_eq(n.request("PUT", "/api/v1/groups/team/members/carol", token=alice).status, 403,
              "members are set by administrators")
+    for bad, status in (({"name": "Bad Name"}, 400), ({}, 400), ({"name": 5}, 400),
+                        ({"name": "x", "extra": 1}, 400), ({"name": "team"}, 409)):
+        r = n.request("POST", "/api/v1/groups", bad, token=a)
+        check_eq(r.status, status, f"bad group {bad}")
+        r.error_code()
     r = n.request("POST", "/api/v1/groups", {"name": "temp"}, token=a)
     check_eq(r.status, 201, "create")
     check_eq(n.request("PUT", "/api/v1/groups/temp/members/carol", token=a).status, 204, "add")
@@ -199,6 +204,9 @@ def test_own_sessions():
         check_eq(n.request("DELETE", f"/api/v1/sessions/{s['id']}", token=t1).status, 204,
                  "revoke")
     check_eq(n.request("GET", "/api/v1/whoami", token=t2).status, 401, "revoked")
+    for bad in ("abc", "0", "-1", "99999999999999999999"):
+        check_eq(n.request("DELETE", f"/api/v1/sessions/{bad}", token=t1).status, 404,
+                 f"session id {bad!r}")
     check_eq(n.request("GET", "/api/v1/whoami", token=t1).status, 200, "still in")
     _tokens["carol"] = t1
 
@@ -211,6 +219,10 @@ def test_audit_log():
     n.request("PATCH", "/api/v1/users/alice", {"rights": "administrator"}, token=tok("alice"))
     check_eq(n.request("GET", "/api/v1/audit", token=tok("alice")).status, 403,
              "the audit log is an administrator's")
+    for bad in ("after=x", "after=-1", "limit=0", "limit=1001"):
+        r = n.request("GET", "/api/v1/audit?" + bad, token=a)
+        check_eq(r.status, 400, bad)
+        r.error_code()
     records, after = [], 0
     while True:
         r = n.request("GET", f"/api/v1/audit?after={after}&limit=50", token=a)
