@@ -29,8 +29,8 @@
  * The schema is versioned with PRAGMA user_version. migrations[i] brings a file from version i to
  * i + 1; store_open() applies the missing ones in one IMMEDIATE transaction (re-reading the
  * version under the lock, as two connections may open a new file at once). Version 1 is the
- * first schema; version 2 adds the audit log. An existing file upgrades in place on its next
- * open; a migration never rewrites the rows already there.
+ * first schema; version 2 adds the audit log; version 3 the OpenID Connect identities. An existing
+ * file upgrades in place on its next open; a migration never rewrites the rows already there.
  *
  * The audit log is append-only twice over: this module has no statement that changes or removes
  * an audit row, and triggers make any UPDATE or DELETE on the table (or an INSERT that would
@@ -161,9 +161,20 @@ static const char *const migrations[] = {
         "CREATE TRIGGER audit_no_replace BEFORE INSERT ON audit"
         " WHEN EXISTS (SELECT 1 FROM audit WHERE id = NEW.id)"
         " BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;",
+
+        /* 2 → 3: identities from OpenID Connect issuers, each bound to one user for good. */
+        "CREATE TABLE identities ("
+        "  issuer TEXT NOT NULL CHECK (length(CAST(issuer AS BLOB)) BETWEEN 1 AND 256),"
+        "  subject TEXT NOT NULL CHECK (length(CAST(subject AS BLOB)) BETWEEN 1 AND 256),"
+        "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+        "  created_at INTEGER NOT NULL,"
+        "  PRIMARY KEY (issuer, subject)"
+        ") STRICT, WITHOUT ROWID;"
+        "CREATE INDEX identities_user ON identities(user_id);",
 };
 
 /* The schema's CHECKs spell the bounds of store.h as numbers. */
+_Static_assert(STORE_IDENTITY_TEXT_MAX == 256, "identities: the CHECKs of migration 2 → 3");
 _Static_assert(STORE_NAME_MAX == 64, "names: CHECK (length(name) BETWEEN 1 AND 64)");
 _Static_assert(STORE_AUDIT_EVENT_MAX == 64 && STORE_AUDIT_OBJECT_MAX == 256 &&
                        STORE_AUDIT_DETAIL_MAX == 1024 && STORE_AUDIT_PEER_MAX == 64,
@@ -759,10 +770,10 @@ static int user_from_row(sqlite3_stmt *st, struct store_user *ret)
         return 0;
 }
 
-int store_user_create(struct store *s, const char *name, const char *password_hash, int rights,
-                      enum store_user_state state, const struct store_acl *acl, int64_t *ret_id)
+/* Inserts a user inside the caller's transaction. */
+static int user_insert(struct store *s, const char *name, const char *password_hash, int rights,
+                       enum store_user_state state, const struct store_acl *acl, int64_t *ret_id)
 {
-        _cleanup_(tx_rollbackp) struct store *tx = NULL;
         _cleanup_stmt_ sqlite3_stmt *st = NULL, *own = NULL;
         const char *state_name = store_user_state_to_string(state);
         int64_t id;
@@ -777,9 +788,6 @@ int store_user_create(struct store *s, const char *name, const char *password_ha
         if (r < 0)
                 return r;
 
-        r = tx_begin(s, &tx);
-        if (r < 0)
-                return r;
         r = prepare(s,
                     "INSERT INTO users (name, password_hash, rights, state, owner_id, group_id,"
                     " mode, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
@@ -811,7 +819,25 @@ int store_user_create(struct store *s, const char *name, const char *password_ha
                 if (r < 0)
                         return r;
         }
+        *ret_id = id;
+        return 0;
+}
 
+int store_user_create(struct store *s, const char *name, const char *password_hash, int rights,
+                      enum store_user_state state, const struct store_acl *acl, int64_t *ret_id)
+{
+        _cleanup_(tx_rollbackp) struct store *tx = NULL;
+        int64_t id;
+        int r;
+
+        if (!store_name_valid(name) || !store_user_state_to_string(state))
+                return -EINVAL;
+        r = tx_begin(s, &tx);
+        if (r < 0)
+                return r;
+        r = user_insert(s, name, password_hash, rights, state, acl, &id);
+        if (r < 0)
+                return r;
         r = tx_commit(&tx);
         if (r < 0)
                 return r;
@@ -964,6 +990,79 @@ int store_user_delete(struct store *s, int64_t id)
         if (r < 0)
                 return r;
         return update_one(s, st);
+}
+
+/* ---- identities ---- */
+
+static int check_identity(const char *issuer, const char *subject)
+{
+        if (!issuer || !subject || !*issuer || !*subject)
+                return -EINVAL;
+        if (strnlen(issuer, STORE_IDENTITY_TEXT_MAX + 1) > STORE_IDENTITY_TEXT_MAX ||
+            strnlen(subject, STORE_IDENTITY_TEXT_MAX + 1) > STORE_IDENTITY_TEXT_MAX)
+                return -E2BIG;
+        return 0;
+}
+
+int store_identity_lookup(struct store *s, const char *issuer, const char *subject,
+                          int64_t *ret_user_id)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        r = check_identity(issuer, subject);
+        if (r < 0)
+                return r;
+        r = prepare(s, "SELECT user_id FROM identities WHERE issuer = ? AND subject = ?", &st);
+        if (r < 0)
+                return r;
+        r = bind(s, st, "tt", issuer, subject);
+        if (r < 0)
+                return r;
+        r = step(s, st);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return -ENOENT;
+        *ret_user_id = sqlite3_column_int64(st, 0);
+        return 0;
+}
+
+int store_identity_create_user(struct store *s, const char *issuer, const char *subject,
+                               const char *name, int rights, enum store_user_state state,
+                               const struct store_acl *acl, int64_t *ret_id)
+{
+        _cleanup_(tx_rollbackp) struct store *tx = NULL;
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int64_t id;
+        int r;
+
+        r = check_identity(issuer, subject);
+        if (r < 0)
+                return r;
+        r = tx_begin(s, &tx);
+        if (r < 0)
+                return r;
+        r = user_insert(s, name, NULL, rights, state, acl, &id);
+        if (r < 0)
+                return r;
+        r = prepare(s,
+                    "INSERT INTO identities (issuer, subject, user_id, created_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    &st);
+        if (r < 0)
+                return r;
+        r = bind(s, st, "ttll", issuer, subject, id, now());
+        if (r < 0)
+                return r;
+        r = step_done(s, st);
+        if (r < 0)
+                return r;
+        r = tx_commit(&tx);
+        if (r < 0)
+                return r;
+        *ret_id = id;
+        return 0;
 }
 
 /* ---- groups ---- */

@@ -41,7 +41,8 @@
  * and never reused, even after a deletion, so a new object never inherits permissions granted to a
  * deleted one.
  *
- * Schema. PRAGMA user_version numbers the schema: 1 the first, 2 adds the audit log. store_open()
+ * Schema. PRAGMA user_version numbers the schema: 1 the first, 2 adds the audit log, 3 the
+ * identities of OpenID Connect users. store_open()
  * upgrades an older file in place, keeping its data, in one transaction.
  */
 
@@ -68,6 +69,7 @@
 #define STORE_AUDIT_OBJECT_MAX  256 /* an audit record's texts, in bytes: longer ones are cut */
 #define STORE_AUDIT_DETAIL_MAX  1024
 #define STORE_AUDIT_PEER_MAX    64
+#define STORE_IDENTITY_TEXT_MAX 256 /* an identity's issuer and subject, in bytes */
 
 struct store;
 
@@ -145,6 +147,23 @@ int store_user_set_state(struct store *s, int64_t id, enum store_user_state stat
 /* Deletes the user, its sessions and memberships. Objects it owns keep their owner id (which is
  * never reused); deciding what happens to them is the caller's policy. */
 int store_user_delete(struct store *s, int64_t id);
+
+/* ---- identities (OpenID Connect) ---- */
+
+/*
+ * An identity is an (issuer, subject) pair that a verified token vouched for; it names one user
+ * for good (deleting the user deletes it). Issuer and subject are 1..STORE_IDENTITY_TEXT_MAX
+ * bytes, compared byte for byte.
+ */
+
+/* The user the identity belongs to; -ENOENT if none. */
+int store_identity_lookup(struct store *s, const char *issuer, const char *subject,
+                          int64_t *ret_user_id);
+/* Creates a user without a password (as store_user_create()) and binds the identity to it, in
+ * one transaction. -EEXIST if the name is taken or the identity is already bound. */
+int store_identity_create_user(struct store *s, const char *issuer, const char *subject,
+                               const char *name, int rights, enum store_user_state state,
+                               const struct store_acl *acl, int64_t *ret_id);
 
 /* ---- groups ---- */
 

@@ -92,8 +92,8 @@ static double mono_s(void)
 
 static const struct store_acl acl_700 = {.owner = 1, .group = 0, .mode = 0700};
 
-/* The schema version this store writes: 1 the first, 2 adds the audit log. */
-enum { SCHEMA_VERSION = 2 };
+/* The schema version this store writes: 1 the first, 2 adds the audit log, 3 the identities. */
+enum { SCHEMA_VERSION = 3 };
 
 /* Raw access, for inspection. */
 static sqlite3 *raw_open(const char *path)
@@ -1647,14 +1647,16 @@ static char *raw_str(sqlite3 *db, const char *sql)
         " FROM (SELECT * FROM sqlite_schema ORDER BY type, name)"
 
 /*
- * Turns a current file into the version-1 file the previous release wrote: version 2 only added
- * the audit table (its triggers go with it) and, once used, its sqlite_sequence row.
+ * Turns a current file into the version-1 file an older release wrote: version 2 only added the
+ * audit table (its triggers go with it) and, once used, its sqlite_sequence row; version 3 the
+ * identities table (its index goes with it).
  */
 static void downgrade_to_v1(const char *path)
 {
         sqlite3 *db = raw_open(path);
 
         raw_exec(db, "BEGIN;"
+                     "DROP TABLE identities;"
                      "DROP TABLE audit;"
                      "DELETE FROM sqlite_sequence WHERE name = 'audit';"
                      "PRAGMA user_version = 1;"
@@ -1735,6 +1737,106 @@ static void test_migration_from_v1(void **state)
         s = store_close(s);
 
         /* the upgraded schema is exactly the one a new file gets */
+        db = raw_open(f->path);
+        assert_int_equal(raw_int(db, "PRAGMA user_version"), SCHEMA_VERSION);
+        migrated = raw_str(db, SCHEMA_SQL);
+        assert_string_equal(migrated, fresh);
+        assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
+static void test_identities(void **state)
+{
+        struct fixture *f = *state;
+        _cleanup_(store_closep) struct store *s = NULL;
+        _cleanup_(store_user_clear) struct store_user u = {};
+        char long_text[STORE_IDENTITY_TEXT_MAX + 2];
+        int64_t id, id2, found = 0, local;
+
+        s = open_ok(f->path);
+        assert_int_equal(store_identity_lookup(s, "https://idp", "sub-1", &found), -ENOENT);
+        assert_int_equal(store_identity_create_user(s, "https://idp", "sub-1", "carol", 2,
+                                                    STORE_USER_PENDING, &acl_700, &id),
+                         0);
+        assert_int_equal(store_identity_lookup(s, "https://idp", "sub-1", &found), 0);
+        assert_int_equal(found, id);
+        /* a user like any other, without a password, in the state asked for */
+        assert_int_equal(store_user_get(s, id, &u), 0);
+        assert_string_equal(u.name, "carol");
+        assert_null(u.password_hash);
+        assert_int_equal(u.state, STORE_USER_PENDING);
+        assert_int_equal(u.rights, 2);
+        /* byte for byte: another issuer, or another case, is another identity */
+        assert_int_equal(store_identity_lookup(s, "https://idp/", "sub-1", &found), -ENOENT);
+        assert_int_equal(store_identity_lookup(s, "https://idp", "SUB-1", &found), -ENOENT);
+        /* an identity is bound once; a taken name creates nothing, identity included */
+        assert_int_equal(store_identity_create_user(s, "https://idp", "sub-1", "carol2", 2,
+                                                    STORE_USER_ACTIVE, &acl_700, &id2),
+                         -EEXIST);
+        assert_int_equal(store_user_create(s, "dave", "h", 2, STORE_USER_ACTIVE, &acl_700, &local),
+                         0);
+        assert_int_equal(store_identity_create_user(s, "https://idp", "sub-2", "dave", 2,
+                                                    STORE_USER_ACTIVE, &acl_700, &id2),
+                         -EEXIST);
+        assert_int_equal(store_identity_lookup(s, "https://idp", "sub-2", &found), -ENOENT);
+        assert_int_equal(store_user_get_by_name(s, "carol2", &u), -ENOENT);
+        /* bounds */
+        memset(long_text, 'a', sizeof(long_text) - 1);
+        long_text[sizeof(long_text) - 1] = '\0';
+        assert_int_equal(store_identity_lookup(s, long_text, "x", &found), -E2BIG);
+        assert_int_equal(store_identity_create_user(s, "i", long_text, "erin", 2, STORE_USER_ACTIVE,
+                                                    &acl_700, &id2),
+                         -E2BIG);
+        long_text[STORE_IDENTITY_TEXT_MAX] = '\0';
+        assert_int_equal(store_identity_create_user(s, long_text, long_text, "erin", 2,
+                                                    STORE_USER_ACTIVE, &acl_700, &id2),
+                         0);
+        assert_int_equal(store_identity_lookup(s, "", "x", &found), -EINVAL);
+        assert_int_equal(store_identity_lookup(s, "i", NULL, &found), -EINVAL);
+        assert_int_equal(store_identity_create_user(s, "i", "s", "Bad Name", 2, STORE_USER_ACTIVE,
+                                                    &acl_700, &id2),
+                         -EINVAL);
+        /* deleting the user unbinds the identity; a new user never inherits it */
+        assert_int_equal(store_user_delete(s, id), 0);
+        assert_int_equal(store_identity_lookup(s, "https://idp", "sub-1", &found), -ENOENT);
+        assert_int_equal(store_identity_create_user(s, "https://idp", "sub-1", "carol", 2,
+                                                    STORE_USER_ACTIVE, &acl_700, &id2),
+                         0);
+        assert_true(id2 > id);
+}
+
+/* A version-2 file (no identities) upgrades to 3 and keeps its audit records. */
+static void test_migration_from_v2(void **state)
+{
+        struct fixture *f = *state;
+        _cleanup_(store_closep) struct store *s = NULL;
+        _cleanup_free_ char *fresh = NULL, *migrated = NULL;
+        struct store_audit *records = NULL;
+        int64_t alice, found = 0, id;
+        size_t n;
+        sqlite3 *db;
+
+        s = open_ok(f->path);
+        assert_int_equal(store_user_create(s, "alice", "h", 2, STORE_USER_ACTIVE, &acl_700, &alice),
+                         0);
+        assert_int_equal(store_audit_append(s, alice, "login", "alice", NULL, NULL), 0);
+        s = store_close(s);
+        db = raw_open(f->path);
+        fresh = raw_str(db, SCHEMA_SQL);
+        raw_exec(db, "BEGIN; DROP TABLE identities; PRAGMA user_version = 2; COMMIT;");
+        assert_int_equal(sqlite3_close(db), SQLITE_OK);
+
+        s = open_ok(f->path);
+        assert_int_equal(store_audit_list(s, 0, 10, &records, &n), 0);
+        assert_int_equal(n, 1);
+        assert_string_equal(records[0].event, "login");
+        records = store_audit_array_free(records, n);
+        assert_int_equal(store_identity_create_user(s, "iss", "sub", "bob", 2, STORE_USER_ACTIVE,
+                                                    &acl_700, &id),
+                         0);
+        assert_int_equal(store_identity_lookup(s, "iss", "sub", &found), 0);
+        assert_int_equal(found, id);
+        s = store_close(s);
+
         db = raw_open(f->path);
         assert_int_equal(raw_int(db, "PRAGMA user_version"), SCHEMA_VERSION);
         migrated = raw_str(db, SCHEMA_SQL);
@@ -2720,6 +2822,8 @@ int main(void)
                 T(test_open_refuses),
                 T(test_reopen_keeps_data),
                 T(test_migration_from_v0),
+                T(test_migration_from_v2),
+                T(test_identities),
                 T(test_migration_failure_rolls_back),
                 T(test_migration_from_v1),
                 T(test_migration_from_v1_failure_rolls_back),
