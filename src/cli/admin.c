@@ -618,13 +618,16 @@ int cmd_audit(int argc, char *argv[])
                         json_pack("{s:O, s:o}", "records", all, "next_after", next);
                 _cleanup_free_ char *text = NULL;
 
-                /* ASCII: a C1 control or a direction override is \\u-escaped like the rest. */
+                /* ASCII: C1 controls and direction overrides become \uHHHH like the rest, and so
+                 * does DEL, which jansson leaves as it is (it can only be inside a string). */
                 if (!out || !(text = json_dumps(out, JSON_INDENT(2) | JSON_ENSURE_ASCII)))
                         return oom();
-                if (puts(text) < 0) {
-                        log_error_errno(errno, "cannot write to stdout: %m");
-                        return 1;
-                }
+                for (const char *t = text; *t; t++)
+                        if (*t == 0x7f)
+                                (void) fputs("\\u007f", stdout);
+                        else
+                                (void) fputc(*t, stdout);
+                (void) fputc('\n', stdout);
                 return finish_output();
         }
         json_decref(next);
