@@ -2140,3 +2140,33 @@ int client_sub_command(const char *cmd, const char *help, const void *subs, size
         log_error("%s: unknown command '%s'; see 'warren %s --help'", cmd, argv[1], cmd);
         return 2;
 }
+
+int client_take_positional(const char *cmd, int key, const char *value, void *userdata)
+{
+        struct client_positional *p = userdata;
+
+        assert(p->max <= CLIENT_MAX_POSITIONAL);
+        if (p->n >= p->max) {
+                log_error("%s: unexpected argument '%s'", cmd, value);
+                return 2;
+        }
+        p->v[p->n++] = value;
+        return 0;
+}
+
+int client_positional_check(const char *cmd, const char *see, const struct client_positional *p,
+                            const char *const *names, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                if (i >= p->n) {
+                        log_error("%s: no %s given; see 'warren %s --help'", cmd, names[i],
+                                  see ? see : cmd);
+                        return 2;
+                }
+                if (p->v[i][0] == '\0') {
+                        log_error("%s: the %s is empty", cmd, names[i]);
+                        return 2;
+                }
+        }
+        return 0;
+}

@@ -288,3 +288,23 @@ int client_parse_args(const struct client_args *args, int argc, char *argv[]);
  */
 int client_sub_command(const char *cmd, const char *help, const void *subs, size_t n, size_t size,
                        int argc, char *argv[], size_t *ret_index);
+
+/*
+ * Several positional arguments, in order: set client_args.take_arg to client_take_positional()
+ * and userdata to a struct client_positional. One more than max is "unexpected argument".
+ */
+#define CLIENT_MAX_POSITIONAL 4
+
+struct client_positional {
+        const char *v[CLIENT_MAX_POSITIONAL];
+        size_t n;
+        size_t max; /* at most CLIENT_MAX_POSITIONAL */
+};
+
+int client_take_positional(const char *cmd, int key, const char *value, void *userdata);
+
+/* After client_parse_args(): the first n arguments (named by names[0..n), e.g. "mode") are all
+ * given and none is empty, else says which is missing ("warren: <cmd>: no mode given; see
+ * 'warren <see> --help'") and returns 2. Returns 0. */
+int client_positional_check(const char *cmd, const char *see, const struct client_positional *p,
+                            const char *const *names, size_t n);

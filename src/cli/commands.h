@@ -19,3 +19,9 @@ int cmd_cancel(int argc, char *argv[]);  /* jobs.c */
 int cmd_app(int argc, char *argv[]);     /* apps.c */
 int cmd_user(int argc, char *argv[]);    /* users.c */
 int cmd_cert(int argc, char *argv[]);    /* cert.c */
+int cmd_chmod(int argc, char *argv[]);   /* acl.c */
+int cmd_chgrp(int argc, char *argv[]);   /* acl.c */
+int cmd_chown(int argc, char *argv[]);   /* acl.c */
+int cmd_group(int argc, char *argv[]);   /* admin.c */
+int cmd_session(int argc, char *argv[]); /* admin.c */
+int cmd_audit(int argc, char *argv[]);   /* admin.c */

@@ -38,6 +38,12 @@ static const struct {
         {"cancel", FULL(cmd_cancel), "cancel a job"},
         {"app", FULL(cmd_app), "list, show, add and remove apps"},
         {"user", FULL(cmd_user), "add, list, change and remove users"},
+        {"group", FULL(cmd_group), "add, list, show and remove groups and their members"},
+        {"chmod", FULL(cmd_chmod), "set the mode of a job, app, user, group or data"},
+        {"chgrp", FULL(cmd_chgrp), "set the group of a job, app, user, group or data"},
+        {"chown", FULL(cmd_chown), "set the owner of a job, app, user, group or data"},
+        {"session", FULL(cmd_session), "list and revoke your sessions"},
+        {"audit", FULL(cmd_audit), "show the audit log (administrators)"},
         {"cert", FULL(cmd_cert), "make a CA and a server certificate for HTTPS"},
         /* Internal: a spawner the node (re)starts; not listed. */
         {"spawner-internal", FULL(cmd_spawner), NULL},
