@@ -362,6 +362,19 @@ static int parse_oct(const json_t *jwk, struct jwt_key *k, size_t index, char **
         return 0;
 }
 
+/* Short printable ASCII without quotes: safe to put in a message as it is. */
+static bool printable(const char *s)
+{
+        size_t n = strlen(s);
+
+        if (n == 0 || n > 16)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (s[i] < 0x20 || s[i] > 0x7e || s[i] == '\'' || s[i] == '\\')
+                        return false;
+        return true;
+}
+
 static int parse_key(const json_t *jwk, size_t index, struct jwt_key *k, char **ret_error)
 {
         static const char *const private_members[] = {"d", "p", "q", "dp", "dq", "qi", "oth"};
@@ -382,9 +395,8 @@ static int parse_key(const json_t *jwk, size_t index, struct jwt_key *k, char **
         kty_s = json_string_value(kty);
         k->alg = alg_find(alg_s);
         if (!k->alg)
-                return set_error(ret_error, -EKEYREJECTED, index, "unsupported alg '%.16s'",
-                                 strlen(alg_s) <= 16 && utf8_valid(alg_s, strlen(alg_s)) ? alg_s
-                                                                                         : "?");
+                return set_error(ret_error, -EKEYREJECTED, index, "unsupported alg '%s'",
+                                 printable(alg_s) ? alg_s : "?");
         if (strcmp(kty_s, kty_names[k->alg->kty]) != 0)
                 return set_error(ret_error, -EKEYREJECTED, index, "%s needs 'kty' %s", k->alg->name,
                                  kty_names[k->alg->kty]);
