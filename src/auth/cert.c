@@ -446,6 +446,7 @@ int cert_check_pair(const char *cert_pem, const char *key_pem)
 
 struct cert_trust {
         gnutls_x509_trust_list_t list;
+        char *email_domain; /* NULL: the CN names the user */
 };
 
 static void trust_list_freep(gnutls_x509_trust_list_t *p)
@@ -655,8 +656,36 @@ struct cert_trust *cert_trust_free(struct cert_trust *t)
         if (!t)
                 return NULL;
         gnutls_x509_trust_list_deinit(t->list, 1);
+        free(t->email_domain);
         free(t);
         return NULL;
+}
+
+bool cert_domain_valid(const char *domain)
+{
+        size_t n = domain ? strlen(domain) : 0;
+
+        if (n == 0 || n > 253 || domain[0] == '.' || domain[0] == '-' || domain[n - 1] == '.')
+                return false;
+        for (const char *p = domain; *p; p++)
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' ||
+                      (*p == '.' && p[1] != '.')))
+                        return false;
+        return true;
+}
+
+int cert_trust_map_email(struct cert_trust *t, const char *domain)
+{
+        char *d;
+
+        if (!t || !cert_domain_valid(domain))
+                return -EINVAL;
+        d = strdup(domain);
+        if (!d)
+                return -ENOMEM;
+        free(t->email_domain);
+        t->email_domain = d;
+        return 0;
 }
 
 static bool has_client_purpose(gnutls_x509_crt_t crt)
@@ -681,7 +710,45 @@ static bool has_client_purpose(gnutls_x509_crt_t crt)
         }
 }
 
-static int peer_names(gnutls_x509_crt_t crt, struct cert_peer *p)
+/*
+ * The user an email SAN names: the local part of the one rfc822Name in domain (compared without
+ * regard to ASCII case), which must be a user name as it is (lower case). None, or two: -ENODATA.
+ */
+static int email_name(gnutls_x509_crt_t crt, const char *domain, char name[static CERT_CN_MAX + 1])
+{
+        bool found = false;
+        int g;
+
+        for (unsigned i = 0; i < 64; i++) {
+                char san[320];
+                size_t len = sizeof(san) - 1;
+                const char *at;
+
+                g = gnutls_x509_crt_get_subject_alt_name(crt, i, san, &len, NULL);
+                if (g == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+                        break;
+                if (g == GNUTLS_E_SHORT_MEMORY_BUFFER)
+                        continue; /* longer than any address we would take */
+                if (g < 0)
+                        return -EBADMSG;
+                if (g != GNUTLS_SAN_RFC822NAME || len != strlen(san))
+                        continue;
+                at = strrchr(san, '@');
+                if (!at || strcasecmp(at + 1, domain) != 0)
+                        continue;
+                if (found) /* two addresses in the domain: which one is not for us to guess */
+                        return -ENODATA;
+                if ((size_t) (at - san) > CERT_CN_MAX)
+                        return -ENODATA;
+                (void) snprintf(name, CERT_CN_MAX + 1, "%.*s", (int) (at - san), san);
+                if (!cert_name_valid(name))
+                        return -ENODATA;
+                found = true;
+        }
+        return found ? 0 : -ENODATA;
+}
+
+static int peer_names(gnutls_x509_crt_t crt, const char *email_domain, struct cert_peer *p)
 {
         unsigned char serial[CERT_SERIAL_MAX / 2];
         size_t len = sizeof(p->cn), serial_len = sizeof(serial);
@@ -689,14 +756,21 @@ static int peer_names(gnutls_x509_crt_t crt, struct cert_peer *p)
         size_t extra_len = sizeof(extra);
         int g;
 
-        g = gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, p->cn, &len);
-        if (g < 0 || len != strlen(p->cn) || !cert_name_valid(p->cn))
-                return -ENODATA;
-        /* Two CNs: which one is the user is not for us to guess. */
-        g = gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 1, 0, extra,
-                                          &extra_len);
-        if (g != GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
-                return -ENODATA;
+        if (email_domain) {
+                g = email_name(crt, email_domain, p->cn);
+                if (g < 0)
+                        return g;
+        } else {
+                g = gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, p->cn,
+                                                  &len);
+                if (g < 0 || len != strlen(p->cn) || !cert_name_valid(p->cn))
+                        return -ENODATA;
+                /* Two CNs: which one is the user is not for us to guess. */
+                g = gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 1, 0, extra,
+                                                  &extra_len);
+                if (g != GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+                        return -ENODATA;
+        }
         g = gnutls_x509_crt_get_serial(crt, serial, &serial_len);
         if (g < 0)
                 return -EBADMSG;
@@ -755,7 +829,7 @@ int cert_trust_verify(const struct cert_trust *t, const void *const *ders, const
         if (r >= 0 && !has_client_purpose(crts[0]))
                 r = -EPERM;
         if (r >= 0)
-                r = peer_names(crts[0], &peer);
+                r = peer_names(crts[0], t->email_domain, &peer);
         for (size_t i = 0; i < n_crts; i++)
                 gnutls_x509_crt_deinit(crts[i]);
         if (r < 0)
@@ -782,7 +856,8 @@ const char *cert_verify_strerror(int r)
         case -EPERM:
                 return "is not for client authentication (extended key usage clientAuth)";
         case -ENODATA:
-                return "has no common name that is a user name";
+                return "names no user (by its common name, or its email address in the "
+                       "node's domain)";
         default:
                 return "cannot be verified";
         }

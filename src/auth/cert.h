@@ -116,9 +116,19 @@ struct cert_trust;
 int cert_trust_new(const char *ca_pem, const char *crl_pem, struct cert_trust **ret);
 struct cert_trust *cert_trust_free(struct cert_trust *t);
 
+/* A DNS domain as --tls-client-email-domain takes it: lower case letters, digits, '-', '.'. */
+bool cert_domain_valid(const char *domain);
+
+/*
+ * Before the trust list is shared: the user a certificate names is no longer its CN but the
+ * local part of its one rfc822Name SAN in domain ("alice@example.org" names alice), for CAs that
+ * put a person's full name in the CN. -EINVAL: not cert_domain_valid().
+ */
+int cert_trust_map_email(struct cert_trust *t, const char *domain);
+
 /* Who a verified client certificate names. */
 struct cert_peer {
-        char cn[CERT_CN_MAX + 1];
+        char cn[CERT_CN_MAX + 1];         /* the user name: the CN, or the email SAN's local part */
         char serial[CERT_SERIAL_MAX + 1]; /* lower-case hex */
 };
 
@@ -134,7 +144,9 @@ struct cert_peer {
  *   -EKEYREVOKED   revoked by a CRL
  *   -EKEYREJECTED  not signed by a trusted CA (or a broken signature, a forbidden chain)
  *   -EPERM         not a certificate for client authentication (EKU or key usage)
- *   -ENODATA       no common name, or more than one, or one that is not a valid name
+ *   -ENODATA       no common name, or more than one, or one that is not a valid name; with
+ *                  cert_trust_map_email(), no email SAN in the domain, or two, or one whose
+ *                  local part is not a valid name
  */
 int cert_trust_verify(const struct cert_trust *t, const void *const *ders, const size_t *lens,
                       size_t n, time_t now, struct cert_peer *ret);

@@ -646,6 +646,11 @@ int client_set_token(struct client *c, const char *token)
         return 0;
 }
 
+const char *client_token(const struct client *c)
+{
+        return c->token;
+}
+
 /* Whether a saved URL is the URL in use (normalised: no trailing '/'). */
 static bool same_url(const char *saved, const char *url)
 {

@@ -38,8 +38,8 @@
 
 #define CLIENT_DEFAULT_URL  "http://127.0.0.1:7780"
 #define CLIENT_MAX_REPLY    ((size_t) 64 << 20) /* bytes of a JSON reply */
-#define CLIENT_MAX_TOKEN    256
-#define CLIENT_MAX_PASSWORD 1024                 /* docs/api.md: a password is 8..1024 bytes */
+#define CLIENT_MAX_TOKEN    8192 /* bytes of a token: a node's, or an OpenID Connect JWT */
+#define CLIENT_MAX_PASSWORD 1024 /* docs/api.md: a password is 8..1024 bytes */
 #define CLIENT_MAX_CA       ((size_t) 512 << 10) /* bytes of a CA file (PEM) */
 #define CLIENT_MAX_PIN      1024
 
@@ -84,6 +84,8 @@ const char *client_url(const struct client *c);
 int client_set_token(struct client *c, const char *token);
 /* Whether a token is in use (from the environment or the saved configuration). */
 bool client_has_token(const struct client *c);
+/* The token in use, or NULL. */
+const char *client_token(const struct client *c);
 /* Whether the token in use came from the saved configuration (not from WARREN_TOKEN). */
 bool client_token_is_saved(const struct client *c);
 /* Replaces the CA the client trusts with the content of the PEM file at path (NULL: none, the

@@ -42,6 +42,11 @@ static const char login_help[] =
         "                     content) and presented by every later command; they identify\n"
         "                     you: no password is asked, login only checks whom the node\n"
         "                     says they name (GET /api/v1/whoami). A saved token wins\n"
+        "  --token-stdin      read a bearer token from stdin (one line) instead: an OpenID\n"
+        "                     Connect token (JWT) from your identity provider, for a node\n"
+        "                     started with --oidc-issuer; it is checked (GET\n"
+        "                     /api/v1/whoami) and saved. A new identity may first have to\n"
+        "                     be approved by an administrator ('warren user approve')\n"
         "  --help             show this help\n";
 
 static const char logout_help[] =
@@ -89,15 +94,17 @@ static int ask_user(char **ret)
         return 0;
 }
 
-/* The certificate is the credential: the node says whom it names, and that is saved. */
-static int login_cert(struct client *c, const char *cert, const char *key, const char *user)
+/*
+ * A credential the client already holds (a token from an identity provider, a client
+ * certificate): the node says whom it names (GET /api/v1/whoami), and it is saved. what names
+ * the credential in messages.
+ */
+static int login_whoami(struct client *c, const char *user, const char *what)
 {
         _cleanup_json_ json_t *reply = NULL;
         struct client_config cfg;
         const char *name;
 
-        if (client_set_cert_files(c, cert, key) < 0)
-                return 1;
         if (client_call(c, "GET", "/api/v1/whoami", NULL, &reply, NULL) < 0)
                 return 1;
         name = client_json_str(reply, "name");
@@ -106,12 +113,12 @@ static int login_cert(struct client *c, const char *cert, const char *key, const
                 return 1;
         }
         if (user && strcmp(user, name) != 0) {
-                log_error("login: the certificate '%s' names user '%s', not '%s'", cert, name,
-                          user);
+                log_error("login: the %s names user '%s', not '%s'", what, name, user);
                 return 1;
         }
         cfg = (struct client_config){
                 .url = (char *) client_url(c),
+                .token = (char *) client_token(c),
                 .ca = (char *) client_ca(c),
                 .pin = (char *) client_pin(c),
                 .cert = (char *) client_cert(c),
@@ -119,8 +126,43 @@ static int login_cert(struct client *c, const char *cert, const char *key, const
         };
         if (client_config_save(&cfg) < 0)
                 return 1;
-        (void) printf("logged in to %s as %s (client certificate)\n", client_url(c), name);
+        (void) printf("logged in to %s as %s (%s)\n", client_url(c), name, what);
         return 0;
+}
+
+/* A token from elsewhere (an identity provider's JWT), one line on stdin. */
+static int login_token(struct client *c, const char *user)
+{
+        char buf[CLIENT_MAX_TOKEN + 2];
+        size_t len;
+        int r;
+
+        if (!fgets(buf, sizeof(buf), stdin)) {
+                log_error("login: no token on stdin");
+                return 1;
+        }
+        len = strcspn(buf, "\r\n");
+        if (buf[len] == '\0' && len == sizeof(buf) - 1) {
+                explicit_bzero(buf, sizeof(buf));
+                log_error("login: the token is longer than %d bytes", CLIENT_MAX_TOKEN);
+                return 1;
+        }
+        buf[len] = '\0';
+        r = len == 0 ? -EINVAL : 0;
+        for (size_t i = 0; i < len; i++)
+                if (buf[i] <= 0x20 || buf[i] >= 0x7f)
+                        r = -EINVAL;
+        if (r < 0) {
+                explicit_bzero(buf, sizeof(buf));
+                log_error("login: the token on stdin is empty or holds spaces or control "
+                          "characters");
+                return 1;
+        }
+        r = client_set_token(c, buf);
+        explicit_bzero(buf, sizeof(buf));
+        if (r < 0)
+                return 1;
+        return login_whoami(c, user, "token");
 }
 
 int cmd_login(int argc, char *argv[])
@@ -131,11 +173,12 @@ int cmd_login(int argc, char *argv[])
         const char *url = NULL, *user = NULL, *ca = NULL, *pin = NULL, *token, *name;
         const char *cert = NULL, *key = NULL;
         struct client_config cfg;
-        bool password_stdin = false;
+        bool password_stdin = false, token_stdin = false;
         char *password = NULL;
         const struct client_option options[] = {
                 {.name = "user", .value = &user},
                 {.name = "password-stdin", .flag = &password_stdin},
+                {.name = "token-stdin", .flag = &token_stdin},
                 {.name = "url"}, /* take_url() */
                 {.name = "ca", .value = &ca},
                 {.name = "pin", .value = &pin},
@@ -170,6 +213,10 @@ int cmd_login(int argc, char *argv[])
                 log_error("login: with --cert there is no password to read");
                 return 2;
         }
+        if (token_stdin && (cert || password_stdin)) {
+                log_error("login: --token-stdin goes with neither --cert nor --password-stdin");
+                return 2;
+        }
 
         if (client_new(url, 0, &c) < 0)
                 return 1;
@@ -185,7 +232,11 @@ int cmd_login(int argc, char *argv[])
         if (client_set_token(c, NULL) < 0)
                 return 1;
         if (cert)
-                return login_cert(c, cert, key, user);
+                return client_set_cert_files(c, cert, key) < 0
+                               ? 1
+                               : login_whoami(c, user, "client certificate");
+        if (token_stdin)
+                return login_token(c, user);
         if (!user) {
                 r = ask_user(&asked_user);
                 if (r != 0)
@@ -287,7 +338,12 @@ int cmd_logout(int argc, char *argv[])
                 return 0;
         }
         r = client_call(c, "POST", "/api/v1/logout", NULL, NULL, &e);
-        if (r == -EREMOTEIO && e.status != 401) {
+        if (r == -EREMOTEIO && e.status == 400)
+                /* A token the node keeps no session for (OpenID Connect): it ends at its
+                 * issuer; here it is only forgotten. */
+                (void) fprintf(stderr, "the node keeps no session for this token; it is "
+                                       "forgotten here and stays valid until it expires\n");
+        else if (r == -EREMOTEIO && e.status != 401) {
                 client_error_log(c, &e);
                 return 1;
         }

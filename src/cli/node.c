@@ -19,6 +19,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "node/oidc.h"
 
 #define CONFIG_MAX (64u << 10)
 
@@ -61,6 +62,21 @@ static void help(void)
                 "                          them); needs --tls-cert\n"
                 "  --tls-client-crl FILE   and refuse the client certificates these CRLs (PEM,\n"
                 "                          signed by those CAs) revoke; read at start\n"
+                "  --tls-client-email-domain DOMAIN  the user a client certificate names is\n"
+                "                          the local part of its one email SAN in DOMAIN\n"
+                "                          (alice@DOMAIN: alice) instead of its CN\n"
+                "  --oidc-issuer URL       accept OpenID Connect bearer tokens (JWTs) whose 'iss'\n"
+                "                          is exactly URL; needs the three options below\n"
+                "  --oidc-audience AUD     whose 'aud' names AUD (this node's client id)\n"
+                "  --oidc-jwks FILE        and that verify with a key of this JWKS file; every\n"
+                "                          key must carry its 'alg', the only algorithm it\n"
+                "                          verifies. Re-read when the file changes\n"
+                "  --oidc-username-claim CLAIM  the claim that names a new user (default\n"
+                "                          preferred_username; when it is missing, not a valid\n"
+                "                          user name or taken, the name is 'oidc-' and a hash)\n"
+                "  --admission MODE        what a token of an unknown identity makes: 'approval'\n"
+                "                          (default: an account held until an administrator\n"
+                "                          approves it) or 'auto' (a standard_user at once)\n"
                 "  -h, --help              this text\n"
                 "\n"
                 "SIGTERM or SIGINT stops the node gracefully: no new jobs are taken; running\n"
@@ -88,6 +104,13 @@ enum {
         OPT_TLS_KEY,
         OPT_TLS_CLIENT_CA,
         OPT_TLS_CLIENT_CRL,
+        OPT_TLS_CLIENT_EMAIL_DOMAIN,
+        OPT_OIDC_ISSUER,
+        OPT_OIDC_AUDIENCE,
+        OPT_OIDC_JWKS,
+        OPT_OIDC_USERNAME_CLAIM,
+        OPT_ADMISSION,
+        _OPT_LAST,
 };
 
 static const struct option options[] = {
@@ -109,6 +132,12 @@ static const struct option options[] = {
         {"tls-key", required_argument, NULL, OPT_TLS_KEY},
         {"tls-client-ca", required_argument, NULL, OPT_TLS_CLIENT_CA},
         {"tls-client-crl", required_argument, NULL, OPT_TLS_CLIENT_CRL},
+        {"tls-client-email-domain", required_argument, NULL, OPT_TLS_CLIENT_EMAIL_DOMAIN},
+        {"oidc-issuer", required_argument, NULL, OPT_OIDC_ISSUER},
+        {"oidc-audience", required_argument, NULL, OPT_OIDC_AUDIENCE},
+        {"oidc-jwks", required_argument, NULL, OPT_OIDC_JWKS},
+        {"oidc-username-claim", required_argument, NULL, OPT_OIDC_USERNAME_CLAIM},
+        {"admission", required_argument, NULL, OPT_ADMISSION},
         {"help", no_argument, NULL, 'h'},
         {},
 };
@@ -243,6 +272,34 @@ static int apply(int id, const char *name, const char *v, struct node_options *o
                 return set_string(id == OPT_TLS_CLIENT_CA ? &o->tls_client_ca_file
                                                           : &o->tls_client_crl_file,
                                   v);
+        case OPT_TLS_CLIENT_EMAIL_DOMAIN:
+                if (!cert_domain_valid(v))
+                        return log_error_errno(-EINVAL,
+                                               "--%s must be a DNS domain in lower case, not "
+                                               "'%s'",
+                                               name, v);
+                return set_string(&o->tls_client_email_domain, v);
+        case OPT_OIDC_ISSUER:
+        case OPT_OIDC_AUDIENCE:
+        case OPT_OIDC_JWKS:
+        case OPT_OIDC_USERNAME_CLAIM:
+                if (v[0] == '\0' || strlen(v) > STORE_IDENTITY_TEXT_MAX)
+                        return log_error_errno(-EINVAL, "--%s must be 1 to %d bytes", name,
+                                               STORE_IDENTITY_TEXT_MAX);
+                return set_string(id == OPT_OIDC_ISSUER     ? &o->oidc_issuer
+                                  : id == OPT_OIDC_AUDIENCE ? &o->oidc_audience
+                                  : id == OPT_OIDC_JWKS     ? &o->oidc_jwks_file
+                                                            : &o->oidc_username_claim,
+                                  v);
+        case OPT_ADMISSION:
+                if (strcmp(v, "approval") == 0)
+                        o->admission = NODE_ADMISSION_APPROVAL;
+                else if (strcmp(v, "auto") == 0)
+                        o->admission = NODE_ADMISSION_AUTO;
+                else
+                        return log_error_errno(-EINVAL,
+                                               "--admission is 'approval' or 'auto', not '%s'", v);
+                return 0;
         default:
                 return log_error_errno(-EINVAL, "unknown setting '%s'", name);
         }
@@ -303,8 +360,14 @@ static void options_done(struct node_options *o)
         cert_key_free(o->tls_key_pem);
         free(o->tls_client_ca_file);
         free(o->tls_client_crl_file);
+        free(o->tls_client_email_domain);
         free(o->tls_client_ca_pem);
         cert_trust_free(o->client_trust);
+        free(o->oidc_issuer);
+        free(o->oidc_audience);
+        free(o->oidc_jwks_file);
+        free(o->oidc_username_claim);
+        (void) node_oidc_free(o->oidc);
         *o = (struct node_options){};
 }
 
@@ -422,7 +485,7 @@ int cmd_node(int argc, char *argv[])
                 .login_addr_max = NODE_LOGIN_ADDR_MAX,
                 .login_window_s = NODE_LOGIN_WINDOW_S,
         };
-        bool given[OPT_TLS_CLIENT_CRL - OPT_CONFIG + 1] = {};
+        bool given[_OPT_LAST - OPT_CONFIG] = {};
         const char *config = NULL;
         long cpus;
         int c, r;
@@ -468,13 +531,28 @@ int cmd_node(int argc, char *argv[])
                 log_error("--tls-client-ca needs HTTPS: give --tls-cert and --tls-key too");
                 return 2;
         }
-        if (o.tls_client_crl_file && !o.tls_client_ca_file) {
-                log_error("--tls-client-crl goes with --tls-client-ca");
+        if ((o.tls_client_crl_file || o.tls_client_email_domain) && !o.tls_client_ca_file) {
+                log_error("--tls-client-crl and --tls-client-email-domain go with "
+                          "--tls-client-ca");
                 return 2;
         }
+        if ((o.oidc_issuer || o.oidc_audience || o.oidc_jwks_file || o.oidc_username_claim) &&
+            !(o.oidc_issuer && o.oidc_audience && o.oidc_jwks_file)) {
+                log_error("--oidc-issuer, --oidc-audience and --oidc-jwks go together");
+                return 2;
+        }
+        if (o.oidc_issuer && !o.oidc_username_claim &&
+            set_string(&o.oidc_username_claim, "preferred_username") < 0)
+                return 1;
+        if (o.oidc_issuer && node_oidc_new(o.oidc_issuer, o.oidc_audience, o.oidc_jwks_file,
+                                           o.oidc_username_claim, &o.oidc) < 0)
+                return 1;
         if (o.tls_cert_file && load_tls(&o) < 0)
                 return 1;
         if (o.tls_client_ca_file && load_client_trust(&o) < 0)
+                return 1;
+        if (o.tls_client_email_domain &&
+            cert_trust_map_email(o.client_trust, o.tls_client_email_domain) < 0)
                 return 1;
         if (!o.state_dir && default_state_dir(&o) < 0)
                 return 2;

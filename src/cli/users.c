@@ -17,11 +17,16 @@ static const char help_text[] =
         "Commands:\n"
         "  add NAME [--admin] [--password-stdin]  create a user (administrators); the\n"
         "                                         password is asked twice on the terminal\n"
-        "  ls [--json]                            list the users (administrators): NAME,\n"
-        "                                         RIGHTS, STATE, CREATED\n"
+        "  ls [--pending] [--json]                list the users (administrators): NAME,\n"
+        "                                         RIGHTS, STATE, CREATED; --pending: only\n"
+        "                                         those held for approval\n"
         "  passwd [NAME] [--password-stdin]       change a password (default: your own);\n"
         "                                         the user's other sessions end\n"
         "  rm NAME                                remove a user (administrators)\n"
+        "  approve NAME [--admin]                 let in a user held for approval (an\n"
+        "                                         OpenID Connect identity new to the node,\n"
+        "                                         under admission 'approval'); as a\n"
+        "                                         standard_user, or an administrator\n"
         "\n"
         "Options:\n"
         "  --admin                                the user is an administrator\n"
@@ -35,11 +40,12 @@ enum {
         ACCEPT_JSON = 1 << 2,
         NAME_REQUIRED = 1 << 3,
         NAME_OPTIONAL = 1 << 4,
+        ACCEPT_PENDING = 1 << 5,
 };
 
 struct user_args {
         const char *url, *name;
-        bool admin, password_stdin, json;
+        bool admin, password_stdin, json, pending;
 };
 
 static int oom(void)
@@ -99,8 +105,8 @@ static int user_add(struct client *c, const struct user_args *a)
 
 static int user_ls(struct client *c, const struct user_args *a)
 {
-        static const struct client_list list = {
-                .path = "/api/v1/users",
+        struct client_list list = {
+                .path = a->pending ? "/api/v1/users?state=pending" : "/api/v1/users",
                 .key = "users",
                 .what = "user",
                 .columns = {{"NAME", "name", 16},
@@ -148,6 +154,23 @@ static int user_rm(struct client *c, const struct user_args *a)
         return client_call(c, "DELETE", path, NULL, NULL, NULL) < 0 ? 1 : 0;
 }
 
+static int user_approve(struct client *c, const struct user_args *a)
+{
+        _cleanup_free_ char *path = user_path(a->name), *full = NULL;
+        _cleanup_json_ json_t *body = NULL;
+
+        if (!path || asprintf(&full, "%s/approve", path) < 0) {
+                full = NULL;
+                return oom();
+        }
+        if (a->admin) {
+                body = json_pack("{s:s}", "rights", "administrator");
+                if (!body)
+                        return oom();
+        }
+        return client_call(c, "POST", full, body, NULL, NULL) < 0 ? 1 : 0;
+}
+
 int cmd_user(int argc, char *argv[])
 {
         static const struct {
@@ -157,9 +180,10 @@ int cmd_user(int argc, char *argv[])
                 int (*run)(struct client *c, const struct user_args *a);
         } subs[] = {
                 {"add", "user add", NAME_REQUIRED | ACCEPT_ADMIN | ACCEPT_PASSWORD, user_add},
-                {"ls", "user ls", ACCEPT_JSON, user_ls},
+                {"ls", "user ls", ACCEPT_JSON | ACCEPT_PENDING, user_ls},
                 {"passwd", "user passwd", NAME_OPTIONAL | ACCEPT_PASSWORD, user_passwd},
                 {"rm", "user rm", NAME_REQUIRED, user_rm},
+                {"approve", "user approve", NAME_REQUIRED | ACCEPT_ADMIN, user_approve},
         };
         _cleanup_(client_freep) struct client *c = NULL;
         struct user_args a = {0};
@@ -167,6 +191,7 @@ int cmd_user(int argc, char *argv[])
                 {.name = "admin", .need = ACCEPT_ADMIN, .flag = &a.admin},
                 {.name = "password-stdin", .need = ACCEPT_PASSWORD, .flag = &a.password_stdin},
                 {.name = "json", .need = ACCEPT_JSON, .flag = &a.json},
+                {.name = "pending", .need = ACCEPT_PENDING, .flag = &a.pending},
                 {.name = "url", .value = &a.url},
                 {},
         };

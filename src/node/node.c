@@ -249,6 +249,7 @@ static const struct http_route routes[] = {
         {"GET", "/api/v1/users/{name}", "users_get", node_route_users_get},
         {"PATCH", "/api/v1/users/{name}", "users_update", node_route_users_update},
         {"DELETE", "/api/v1/users/{name}", "users_delete", node_route_users_delete},
+        {"POST", "/api/v1/users/{name}/approve", "users_approve", node_route_users_approve},
         {"GET", "/api/v1/apps", "apps_list", node_route_apps_list},
         {"POST", "/api/v1/apps", "apps_create", node_route_apps_create},
         {"GET", "/api/v1/apps/{name}", "apps_get", node_route_apps_get},

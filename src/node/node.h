@@ -64,12 +64,25 @@ struct node_options {
          * the CAs' PEM text for the handshake, and the trust list made of both (auth/cert.h),
          * owned by whoever fills the options. */
         char *tls_client_ca_file, *tls_client_crl_file;
+        char *tls_client_email_domain; /* NULL: the CN names the user */
         char *tls_client_ca_pem;
         struct cert_trust *client_trust;
+        /* OpenID Connect: bearer JWTs from one issuer, checked against the keys of a JWKS file
+         * (all four set, or none); the keys loaded by whoever fills the options. */
+        char *oidc_issuer, *oidc_audience, *oidc_jwks_file, *oidc_username_claim;
+        struct node_oidc *oidc;
+
+        /* What a token from an identity the node has not seen yet makes: a standard_user at
+         * once, or an account held until an administrator approves it. */
+        enum node_admission {
+                NODE_ADMISSION_APPROVAL, /* the default */
+                NODE_ADMISSION_AUTO,
+        } admission;
 };
 
 struct node_runner;
 struct cert_trust;
+struct node_oidc;
 
 /* One failed-login counter: an account name or an address. */
 struct node_throttle_entry {
@@ -108,7 +121,14 @@ struct node {
 /* The caller of a request, once authenticated. */
 struct node_caller {
         int64_t user_id;
-        int64_t session_id;
+        int64_t session_id; /* 0 unless authenticated by a session token */
+
+        enum node_auth_method {
+                NODE_AUTH_TOKEN,       /* a session token from POST /login */
+                NODE_AUTH_CERTIFICATE, /* a client certificate (mutual TLS) */
+                NODE_AUTH_OIDC,        /* an OpenID Connect bearer JWT */
+        } method;
+
         char name[STORE_NAME_MAX + 1];
         enum auth_rights rights;
         int64_t *groups; /* owned */
@@ -172,6 +192,7 @@ void node_route_users_list(struct http_request *req, void *userdata);
 void node_route_users_get(struct http_request *req, void *userdata);
 void node_route_users_update(struct http_request *req, void *userdata);
 void node_route_users_delete(struct http_request *req, void *userdata);
+void node_route_users_approve(struct http_request *req, void *userdata);
 
 /* ---- routes-apps.c ---- */
 

@@ -16,6 +16,7 @@
 #include "common/util.h"
 #include "node/admin.h"
 #include "node/node.h"
+#include "node/oidc.h"
 
 #define BEARER "Bearer "
 
@@ -27,6 +28,10 @@ static const struct json_field login_fields[] = {
 static const struct json_field user_create_fields[] = {
         {"name", JSON_FIELD_STRING, true},
         {"password", JSON_FIELD_STRING, true},
+        {"rights", JSON_FIELD_STRING, false},
+};
+
+static const struct json_field user_approve_fields[] = {
         {"rights", JSON_FIELD_STRING, false},
 };
 
@@ -128,9 +133,71 @@ int node_parse_body(struct http_request *req, const struct json_field *fields, s
         return 0;
 }
 
+/* ---- login throttling: failures per account and per address, in a fixed window ---- */
+
+/*
+ * The table is bounded, so a new key takes the place of another: an empty or expired entry if
+ * there is one, else the one with the fewest failures (the oldest of those). A flood of new keys
+ * (names that do not exist, addresses of a botnet) thus evicts its own one-failure entries, not
+ * the counter of an account under attack that has reached its limit.
+ */
+static struct node_throttle_entry *throttle_find(struct node *n, const char *key, int64_t now,
+                                                 bool create)
+{
+        struct node_throttle_entry *victim = NULL;
+        int64_t window = (int64_t) n->opts.login_window_s * 1000000000;
+
+        for (size_t i = 0; i < NODE_THROTTLE_ENTRIES; i++) {
+                struct node_throttle_entry *e = &n->throttle[i];
+                bool expired = !e->key[0] || now - e->window_start >= window;
+
+                if (e->key[0] && strcmp(e->key, key) == 0) {
+                        if (expired) {
+                                e->failures = 0;
+                                e->window_start = now;
+                        }
+                        return e;
+                }
+                if (expired) {
+                        if (!victim || victim->failures > 0)
+                                victim = e;
+                        e->failures = 0;
+                        e->key[0] = '\0';
+                } else if (!victim || e->failures < victim->failures ||
+                           (e->failures == victim->failures &&
+                            e->window_start < victim->window_start))
+                        victim = e;
+        }
+        if (!create || !victim)
+                return NULL;
+        (void) snprintf(victim->key, sizeof(victim->key), "%s", key);
+        victim->failures = 0;
+        victim->window_start = now;
+        return victim;
+}
+
+/* Seconds until the key may try again, or 0. */
+static int64_t throttle_check(struct node *n, const char *key, unsigned max, int64_t now)
+{
+        struct node_throttle_entry *e = throttle_find(n, key, now, false);
+        int64_t window = (int64_t) n->opts.login_window_s * 1000000000;
+
+        if (!e || e->failures < max)
+                return 0;
+        return (e->window_start + window - now) / 1000000000 + 1;
+}
+
+static void throttle_fail(struct node *n, const char *key, int64_t now)
+{
+        struct node_throttle_entry *e = throttle_find(n, key, now, true);
+
+        if (e)
+                e->failures++;
+}
+
 /* The caller record of user u (active), authenticated by session_id (0: a client certificate). */
 static int caller_fill(struct store *st, struct http_request *req, const struct store_user *u,
-                       int64_t session_id, struct node_caller *ret)
+                       enum node_auth_method method, int64_t session_id, struct node_caller *ret)
 {
         int64_t *groups = NULL;
         size_t n_groups = 0;
@@ -144,6 +211,7 @@ static int caller_fill(struct store *st, struct http_request *req, const struct 
         *ret = (struct node_caller){
                 .user_id = u->id,
                 .session_id = session_id,
+                .method = method,
                 .rights = (enum auth_rights) u->rights,
                 .groups = groups,
                 .n_groups = n_groups,
@@ -196,11 +264,142 @@ static int authenticate_cert(struct node *n, struct store *st, struct http_reque
                 (void) http_reply_errno(req, r, "cannot authenticate");
                 return r;
         }
-        r = caller_fill(st, req, &u, 0, ret);
+        r = caller_fill(st, req, &u, NODE_AUTH_CERTIFICATE, 0, ret);
         if (r < 0)
                 return r;
         node_audit(st, ret, req, "login_cert", u.name, "serial %s", peer.serial);
         return 0;
+}
+
+/*
+ * The names a new user of an OpenID Connect identity may take, best first: the username claim
+ * when it is a valid user name, then "oidc-" and 20 hex digits of SHA-256(issuer NUL subject),
+ * which no two identities share in practice. A name that is taken is never the identity's: a
+ * token saying "preferred_username": "admin" does not make its bearer the local admin.
+ */
+static size_t oidc_names(const struct jwt_claims *cl, char names[2][STORE_NAME_MAX + 1])
+{
+        uint8_t digest[crypto_hash_sha256_BYTES];
+        crypto_hash_sha256_state h;
+        size_t k = 0;
+        char hex[2 * sizeof(digest) + 1];
+
+        if (cl->username && store_name_valid(cl->username))
+                (void) snprintf(names[k++], STORE_NAME_MAX + 1, "%s", cl->username);
+        (void) crypto_hash_sha256_init(&h);
+        (void) crypto_hash_sha256_update(&h, (const uint8_t *) cl->iss, strlen(cl->iss) + 1);
+        (void) crypto_hash_sha256_update(&h, (const uint8_t *) cl->sub, strlen(cl->sub));
+        (void) crypto_hash_sha256_final(&h, digest);
+        (void) sodium_bin2hex(hex, sizeof(hex), digest, sizeof(digest));
+        (void) snprintf(names[k++], STORE_NAME_MAX + 1, "oidc-%.20s", hex);
+        return k;
+}
+
+/*
+ * A verified identity the node has not seen: a user of its own, active standard_user (admission
+ * "auto") or pending with no rights until an administrator approves it ("approval"). Two first
+ * requests of one identity may race: the loser finds the winner's binding.
+ */
+static int oidc_admit(struct node *n, struct store *st, struct http_request *req,
+                      const struct jwt_claims *cl, int64_t *ret_id)
+{
+        const bool automatic = n->opts.admission == NODE_ADMISSION_AUTO;
+        const struct store_acl acl = {.mode = 0700};
+        char names[2][STORE_NAME_MAX + 1];
+        size_t k = oidc_names(cl, names);
+        int r = -EEXIST;
+
+        for (size_t i = 0; i < k && r == -EEXIST; i++) {
+                r = store_identity_create_user(st, cl->iss, cl->sub, names[i],
+                                               automatic ? AUTH_RIGHTS_STANDARD : AUTH_RIGHTS_NONE,
+                                               automatic ? STORE_USER_ACTIVE : STORE_USER_PENDING,
+                                               &acl, ret_id);
+                if (r == -EEXIST && store_identity_lookup(st, cl->iss, cl->sub, ret_id) >= 0)
+                        return 0;
+                if (r >= 0) {
+                        const struct node_caller who = {.user_id = *ret_id};
+
+                        node_audit(st, &who, req, automatic ? "user_admit" : "user_pending",
+                                   names[i], "issuer %s subject %s", cl->iss, cl->sub);
+                }
+        }
+        if (r == -EEXIST) {
+                (void) http_reply_error(req, 409, "conflict",
+                                        "no user name is free for this identity");
+                return r;
+        }
+        if (r < 0)
+                (void) http_reply_errno(req, r, "cannot create the user");
+        return r;
+}
+
+/*
+ * An OpenID Connect bearer token. Each refusal counts as a failed login of the address, so that
+ * a flood of forged tokens is throttled (and its audit records bounded) like password guessing.
+ */
+static int authenticate_oidc(struct node *n, struct store *st, struct http_request *req,
+                             const char *token, struct node_caller *ret)
+{
+        _cleanup_(jwt_claims_clear) struct jwt_claims cl = {};
+        _cleanup_(store_user_clear) struct store_user u = {};
+        enum jwt_error reason = JWT_OK;
+        int64_t now = (int64_t) now_ns(CLOCK_MONOTONIC), wait_s, id;
+        char akey[80], retry[32];
+        int r;
+
+        (void) snprintf(akey, sizeof(akey), "a:%s", http_request_peer(req));
+        (void) pthread_mutex_lock(&n->throttle_lock);
+        wait_s = throttle_check(n, akey, n->opts.login_addr_max, now);
+        (void) pthread_mutex_unlock(&n->throttle_lock);
+        if (wait_s > 0) {
+                (void) snprintf(retry, sizeof(retry), "%lld", (long long) wait_s);
+                (void) http_request_add_header(req, "Retry-After", retry);
+                (void) http_reply_error(req, 429, "rate_limited",
+                                        "too many refused credentials; retry in %lld seconds",
+                                        (long long) wait_s);
+                return -EACCES;
+        }
+        r = node_oidc_verify(n->opts.oidc, token, &cl, &reason);
+        if (r == -EKEYREJECTED) {
+                (void) pthread_mutex_lock(&n->throttle_lock);
+                throttle_fail(n, akey, now);
+                (void) pthread_mutex_unlock(&n->throttle_lock);
+                node_audit(st, NULL, req, "login_oidc_failed", NULL, "%s",
+                           jwt_error_to_string(reason));
+                (void) http_request_add_header(req, "WWW-Authenticate",
+                                               "Bearer error=\"invalid_token\"");
+                (void) http_reply_error(req, 401, "unauthorized", "the bearer token is refused: %s",
+                                        jwt_error_to_string(reason));
+                return -EACCES;
+        }
+        if (r < 0) {
+                (void) http_reply_errno(req, r, "cannot check the token");
+                return r;
+        }
+        r = store_identity_lookup(st, cl.iss, cl.sub, &id);
+        if (r == -ENOENT)
+                r = oidc_admit(n, st, req, &cl, &id);
+        else if (r < 0)
+                (void) http_reply_errno(req, r, "cannot authenticate");
+        if (r < 0)
+                return r;
+        r = store_user_get(st, id, &u);
+        if (r < 0) {
+                (void) http_reply_errno(req, r, "cannot authenticate");
+                return r;
+        }
+        if (u.state == STORE_USER_PENDING) {
+                (void) http_reply_error(req, 403, "pending_approval",
+                                        "the account '%s' awaits an administrator's approval",
+                                        u.name);
+                return -EACCES;
+        }
+        if (u.state != STORE_USER_ACTIVE) {
+                (void) http_reply_error(req, 401, "unauthorized", "the account '%s' is disabled",
+                                        u.name);
+                return -EACCES;
+        }
+        return caller_fill(st, req, &u, NODE_AUTH_OIDC, 0, ret);
 }
 
 int node_authenticate(struct node *n, struct store *st, struct http_request *req,
@@ -236,6 +435,8 @@ int node_authenticate(struct node *n, struct store *st, struct http_request *req
                 return -EACCES;
         }
         token = h + strlen(BEARER);
+        if (n->opts.oidc && jwt_looks_like(token, strlen(token)))
+                return authenticate_oidc(n, st, req, token, ret);
         r = auth_token_hash(token, strlen(token), hash);
         if (r >= 0)
                 r = store_session_lookup(st, hash, (int64_t) now_ns(CLOCK_REALTIME), &user_id,
@@ -253,7 +454,7 @@ int node_authenticate(struct node *n, struct store *st, struct http_request *req
                 (void) http_reply_errno(req, r, "cannot authenticate");
                 return r;
         }
-        return caller_fill(st, req, &u, session_id, ret);
+        return caller_fill(st, req, &u, NODE_AUTH_TOKEN, session_id, ret);
 }
 
 char *node_user_name(struct store *st, int64_t id)
@@ -282,55 +483,6 @@ json_t *node_user_json(struct store *st, const struct store_user *u)
                          auth_rights_to_string((enum auth_rights) u->rights), "state",
                          store_user_state_to_string(u->state), "groups", names, "created_at",
                          node_time_json(u->created_at));
-}
-
-/* ---- login throttling: failures per account and per address, in a fixed window ---- */
-
-static struct node_throttle_entry *throttle_find(struct node *n, const char *key, int64_t now,
-                                                 bool create)
-{
-        struct node_throttle_entry *oldest = &n->throttle[0];
-        int64_t window = (int64_t) n->opts.login_window_s * 1000000000;
-
-        for (size_t i = 0; i < NODE_THROTTLE_ENTRIES; i++) {
-                struct node_throttle_entry *e = &n->throttle[i];
-
-                if (e->key[0] && strcmp(e->key, key) == 0) {
-                        if (now - e->window_start >= window) {
-                                e->failures = 0;
-                                e->window_start = now;
-                        }
-                        return e;
-                }
-                if (e->window_start < oldest->window_start)
-                        oldest = e;
-        }
-        if (!create)
-                return NULL;
-        /* The table is bounded: the stalest entry makes room. */
-        (void) snprintf(oldest->key, sizeof(oldest->key), "%s", key);
-        oldest->failures = 0;
-        oldest->window_start = now;
-        return oldest;
-}
-
-/* Seconds until the key may try again, or 0. */
-static int64_t throttle_check(struct node *n, const char *key, unsigned max, int64_t now)
-{
-        struct node_throttle_entry *e = throttle_find(n, key, now, false);
-        int64_t window = (int64_t) n->opts.login_window_s * 1000000000;
-
-        if (!e || e->failures < max)
-                return 0;
-        return (e->window_start + window - now) / 1000000000 + 1;
-}
-
-static void throttle_fail(struct node *n, const char *key, int64_t now)
-{
-        struct node_throttle_entry *e = throttle_find(n, key, now, true);
-
-        if (e)
-                e->failures++;
 }
 
 void node_route_login(struct http_request *req, void *userdata)
@@ -452,11 +604,12 @@ void node_route_logout(struct http_request *req, void *userdata)
 
         if (node_begin(n, req, &st, &c) < 0)
                 return;
-        if (c.session_id == 0) {
-                /* A client certificate: there is no session to end. */
+        if (c.method != NODE_AUTH_TOKEN) {
+                /* A client certificate or a JWT: there is no session to end. */
                 (void) http_reply_error(req, 400, "bad_request",
-                                        "authenticated by a client certificate: there is no "
-                                        "token to revoke");
+                                        "authenticated by a %s: there is no session to end",
+                                        c.method == NODE_AUTH_OIDC ? "OpenID Connect token"
+                                                                   : "client certificate");
                 node_store_put(n, st);
                 return;
         }
@@ -486,9 +639,25 @@ void node_route_whoami(struct http_request *req, void *userdata)
         _cleanup_(node_caller_clear) struct node_caller c = {};
         struct store *st = NULL;
 
+        _cleanup_(store_user_clear) struct store_user u = {};
+        static const char *const methods[] = {
+                [NODE_AUTH_TOKEN] = "token",
+                [NODE_AUTH_CERTIFICATE] = "certificate",
+                [NODE_AUTH_OIDC] = "oidc",
+        };
+        json_t *j;
+        int r;
+
         if (node_begin(n, req, &st, &c) < 0)
                 return;
-        reply_user(req, st, c.user_id);
+        r = store_user_get(st, c.user_id, &u);
+        j = r >= 0 ? node_user_json(st, &u) : NULL;
+        if (j && json_object_set_new(j, "auth", json_string(methods[c.method])) < 0)
+                j = (json_decref(j), NULL);
+        if (!j)
+                (void) http_reply_errno(req, r < 0 ? r : -ENOMEM, "cannot read the user");
+        else
+                (void) http_reply_json(req, 200, j);
         node_store_put(n, st);
 }
 
@@ -587,6 +756,7 @@ void node_route_users_list(struct http_request *req, void *userdata)
         struct node *n = userdata;
         _cleanup_(node_caller_clear) struct node_caller c = {};
         struct store_user *users = NULL;
+        const char *state;
         size_t count = 0;
         int64_t after = 0;
         struct store *st = NULL;
@@ -598,13 +768,20 @@ void node_route_users_list(struct http_request *req, void *userdata)
         if (node_authorize_audited(st, req, &c, AUTH_ACTION_USER_LIST, AUTH_PERM_NONE, NULL, "user",
                                    "users") < 0)
                 goto out;
+        state = http_request_query(req, "state");
+        if (state && store_user_state_from_string(state) < 0) {
+                (void) http_reply_error(req, 400, "invalid",
+                                        "'state' is 'active', 'pending' or 'disabled'");
+                goto out;
+        }
         arr = json_array();
         for (;;) {
                 r = store_user_list(st, after, STORE_LIST_MAX, &users, &count);
                 if (r < 0 || !arr)
                         break;
                 for (size_t i = 0; i < count; i++)
-                        (void) json_array_append_new(arr, node_user_json(st, &users[i]));
+                        if (!state || users[i].state == store_user_state_from_string(state))
+                                (void) json_array_append_new(arr, node_user_json(st, &users[i]));
                 if (count > 0)
                         after = users[count - 1].id;
                 users = store_user_array_free(users, count);
@@ -733,6 +910,50 @@ void node_route_users_delete(struct http_request *req, void *userdata)
         }
         node_audit(st, &c, req, "user_delete", u.name, NULL);
         (void) http_reply_json(req, 204, NULL);
+out:
+        node_store_put(n, st);
+}
+
+/*
+ * POST /users/{name}/approve: an account held by admission "approval" becomes active, with the
+ * rights the body asks for (default standard_user). Only a pending account can be approved; the
+ * refusal of one is its deletion.
+ */
+void node_route_users_approve(struct http_request *req, void *userdata)
+{
+        struct node *n = userdata;
+        _cleanup_(node_caller_clear) struct node_caller c = {};
+        _cleanup_(store_user_clear) struct store_user u = {};
+        _cleanup_json_ json_t *root = NULL;
+        enum auth_rights rights = AUTH_RIGHTS_STANDARD;
+        struct store *st = NULL;
+        size_t len = 0;
+        int r;
+
+        if (node_begin(n, req, &st, &c) < 0)
+                return;
+        if (lookup_user(req, st, &c, AUTH_ACTION_USER_APPROVE, AUTH_PERM_WRITE, &u) < 0)
+                goto out;
+        (void) http_request_body(req, &len);
+        if (len > 0 && (node_parse_body(req, user_approve_fields, ELEMENTSOF(user_approve_fields),
+                                        &root) < 0 ||
+                        get_rights(req, root, &rights) < 0))
+                goto out;
+        if (u.state != STORE_USER_PENDING) {
+                (void) http_reply_error(req, 409, "not_pending",
+                                        "the user '%s' is %s, not pending approval", u.name,
+                                        store_user_state_to_string(u.state));
+                goto out;
+        }
+        r = store_user_set_rights(st, u.id, rights);
+        if (r >= 0)
+                r = store_user_set_state(st, u.id, STORE_USER_ACTIVE);
+        if (r < 0) {
+                (void) http_reply_errno(req, r, "cannot approve the user");
+                goto out;
+        }
+        node_audit(st, &c, req, "user_approve", u.name, "rights %s", auth_rights_to_string(rights));
+        reply_user(req, st, u.id);
 out:
         node_store_put(n, st);
 }

@@ -522,6 +522,104 @@ static void test_client_verify(void **state)
         assert_null(cert_trust_free(NULL));
 }
 
+/* A client certificate signed by the CA of cs, with this CN and these email SANs; PEM. */
+static char *client_with_emails(const struct cert_set *cs, const char *cn,
+                                const char *const *emails, size_t n)
+{
+        gnutls_x509_crt_t ca = parse_crt(cs->ca_cert), crt = NULL;
+        gnutls_x509_privkey_t ca_key = parse_key(cs->ca_key), key = NULL;
+        gnutls_datum_t d = {0};
+        time_t now = time(NULL);
+        char *text;
+
+        assert_int_equal(gnutls_x509_privkey_init(&key), 0);
+        assert_int_equal(
+                gnutls_x509_privkey_generate(key, GNUTLS_PK_ECDSA,
+                                             GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0),
+                0);
+        assert_int_equal(gnutls_x509_crt_init(&crt), 0);
+        assert_int_equal(gnutls_x509_crt_set_version(crt, 3), 0);
+        assert_int_equal(gnutls_x509_crt_set_serial(crt, "\x05", 1), 0);
+        assert_int_equal(gnutls_x509_crt_set_activation_time(crt, now - 3600), 0);
+        assert_int_equal(gnutls_x509_crt_set_expiration_time(crt, now + 86400), 0);
+        assert_int_equal(gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, cn,
+                                                       (unsigned) strlen(cn)),
+                         0);
+        for (size_t i = 0; i < n; i++)
+                assert_int_equal(gnutls_x509_crt_set_subject_alt_name(
+                                         crt, GNUTLS_SAN_RFC822NAME, emails[i],
+                                         (unsigned) strlen(emails[i]), GNUTLS_FSAN_APPEND),
+                                 0);
+        assert_int_equal(gnutls_x509_crt_set_key_purpose_oid(crt, GNUTLS_KP_TLS_WWW_CLIENT, 0), 0);
+        assert_int_equal(gnutls_x509_crt_set_key(crt, key), 0);
+        assert_int_equal(gnutls_x509_crt_sign2(crt, ca, ca_key, GNUTLS_DIG_SHA256, 0), 0);
+        assert_int_equal(gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM, &d), 0);
+        text = strndup((const char *) d.data, d.size);
+        assert_non_null(text);
+        gnutls_free(d.data);
+        gnutls_x509_crt_deinit(crt);
+        gnutls_x509_crt_deinit(ca);
+        gnutls_x509_privkey_deinit(key);
+        gnutls_x509_privkey_deinit(ca_key);
+        return text;
+}
+
+/* --tls-client-email-domain: the user is the local part of the one email SAN in the domain. */
+static void test_client_verify_email(void **state)
+{
+        _cleanup_(cert_set_done) struct cert_set cs = {0};
+        struct cert_trust *by_cn = NULL, *by_email = NULL;
+        struct cert_peer peer = {};
+        time_t now = time(NULL);
+        static const char *const one[] = {"carol@elsewhere.test", "Alice@Example.ORG"};
+        static const char *const lower[] = {"alice@EXAMPLE.org"};
+        static const char *const two[] = {"alice@example.org", "bob@example.org"};
+        static const char *const none[] = {"alice@example.org.evil.test", "alice@sub.example.org"};
+        static const char *const bad[] = {"Not A Name@example.org"};
+
+        struct {
+                const char *cn;
+                const char *const *emails;
+                size_t n;
+                int by_cn, by_email;
+                const char *user;
+        } cases[] = {
+                /* the CN of a person: no user by CN; by email, its local part is not lower case */
+                {"Alice Smith", one, 2, -ENODATA, -ENODATA, NULL},
+                {"Alice Smith", lower, 1, -ENODATA, 0, "alice"},
+                {"alice", two, 2, 0, -ENODATA, NULL},
+                {"alice", none, 2, 0, -ENODATA, NULL},
+                {"alice", bad, 1, 0, -ENODATA, NULL},
+                {"alice", NULL, 0, 0, -ENODATA, NULL},
+        };
+
+        (void) state;
+        assert_false(cert_domain_valid(""));
+        assert_false(cert_domain_valid("Example.org"));
+        assert_false(cert_domain_valid(".example.org"));
+        assert_false(cert_domain_valid("example..org"));
+        assert_false(cert_domain_valid("example.org."));
+        assert_true(cert_domain_valid("example.org"));
+        assert_int_equal(cert_generate(NULL, 0, &cs), 0);
+        assert_int_equal(cert_trust_new(cs.ca_cert, NULL, &by_cn), 0);
+        assert_int_equal(cert_trust_new(cs.ca_cert, NULL, &by_email), 0);
+        assert_int_equal(cert_trust_map_email(by_email, "Example.org"), -EINVAL);
+        assert_int_equal(cert_trust_map_email(by_email, "example.org"), 0);
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *pem =
+                        client_with_emails(&cs, cases[i].cn, cases[i].emails, cases[i].n);
+
+                assert_int_equal(verify_at(by_cn, pem, now, &peer), cases[i].by_cn);
+                memset(&peer, 0, sizeof(peer));
+                assert_int_equal(verify_at(by_email, pem, now, &peer), cases[i].by_email);
+                if (cases[i].user)
+                        assert_string_equal(peer.cn, cases[i].user);
+        }
+        assert_non_null(strstr(cert_verify_strerror(-ENODATA), "email"));
+        (void) cert_trust_free(by_cn);
+        (void) cert_trust_free(by_email);
+}
+
 static void test_client_write(void **state)
 {
         _cleanup_free_ char *dir = temp_dir(), *text = NULL;
@@ -566,7 +664,7 @@ int main(void)
                 cmocka_unit_test(test_generate_and_verify), cmocka_unit_test(test_san_validation),
                 cmocka_unit_test(test_check_pair_expired),  cmocka_unit_test(test_write_dir),
                 cmocka_unit_test(test_client_generate),     cmocka_unit_test(test_client_verify),
-                cmocka_unit_test(test_client_write),
+                cmocka_unit_test(test_client_verify_email), cmocka_unit_test(test_client_write),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
