@@ -200,6 +200,14 @@ size_t jwt_keyset_size(const struct jwt_keyset *ks)
         return ks ? ks->n : 0;
 }
 
+bool jwt_keyset_has_secret(const struct jwt_keyset *ks)
+{
+        for (size_t i = 0; ks && i < ks->n; i++)
+                if (ks->keys[i].secret)
+                        return true;
+        return false;
+}
+
 static int set_error(char **ret_error, int r, size_t index, const char *fmt, ...) _printf_(4, 5);
 
 /* Fills *ret_error with "key INDEX: ..." (or the message alone for SIZE_MAX) and returns r. */

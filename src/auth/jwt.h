@@ -68,6 +68,8 @@ int jwt_keyset_load(const char *path, struct jwt_keyset **ret, char **ret_error)
 /* Wipes the secrets and frees everything. Accepts NULL; returns NULL. */
 struct jwt_keyset *jwt_keyset_free(struct jwt_keyset *ks);
 size_t jwt_keyset_size(const struct jwt_keyset *ks);
+/* Whether a key of the set is a shared secret (HS*): whoever reads the file can forge tokens. */
+bool jwt_keyset_has_secret(const struct jwt_keyset *ks);
 
 struct jwt_expect {
         const char *issuer;   /* required: exact match of "iss" */

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sys/stat.h>
 
@@ -64,6 +65,16 @@ static int load_keys(const char *path, struct jwt_keyset **ret, struct stat *ret
                 return log_error_errno(r, "the JWKS file '%s' is refused: %s", path, error);
         if (r < 0)
                 return log_error_errno(r, "Failed to read the JWKS file '%s': %m", path);
+        /* A shared secret in a file others may read lets them forge any token. */
+        if (jwt_keyset_has_secret(*ret) && (st.st_uid != geteuid() || (st.st_mode & 077))) {
+                *ret = jwt_keyset_free(*ret);
+                return log_error_errno(-EPERM,
+                                       "the JWKS file '%s' holds a shared secret (HS*) and is "
+                                       "not private to the node's user (owner uid %u, mode "
+                                       "%04o); run 'chmod 600 %s'",
+                                       path, (unsigned) st.st_uid, (unsigned) (st.st_mode & 07777),
+                                       path);
+        }
         *ret_st = st;
         return 0;
 }

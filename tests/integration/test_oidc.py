@@ -281,12 +281,34 @@ def keys_rotate_with_the_file():
 
 
 @test
+def a_shared_secret_verifies_when_its_file_is_private():
+    hs = Key("HS256", "h1")
+    path = os.path.join(SCRATCH, "hs.json")
+    write_jwks(path, [hs, RSA])
+    os.chmod(path, 0o600)
+    n = Node("--oidc-issuer", ISSUER, "--oidc-audience", AUDIENCE, "--oidc-jwks", path,
+             "--admission", "auto")
+    try:
+        r = call(n, hs.sign(claims("sub-hs")))
+        check_eq(r.status, 200, f"HS256: {r}")
+        # the RSA key of the same file still refuses the forgery made with its public key
+        r = call(n, jwtutil.alg_confusion_token(RSA.key, claims("sub-hs"), kid=False))
+        check_eq(r.status, 401, f"forgery beside an HS256 key: {r}")
+    finally:
+        n.close()
+
+
+@test
 def bad_configurations_are_refused_at_start():
     bad = os.path.join(SCRATCH, "private.json")
     jwk = RSA.jwk()
     jwk["d"] = jwk["n"]
     with open(bad, "w") as f:
         json.dump({"keys": [jwk]}, f)
+    hs = Key("HS256", "h1")
+    shared = os.path.join(SCRATCH, "shared.json")
+    write_jwks(shared, [hs])
+    os.chmod(shared, 0o644)
     state = tempfile.mkdtemp(prefix="warren-oidc-bad-", dir=SCRATCH)
     for args, code, needle in (
             (["--oidc-issuer", ISSUER, "--oidc-jwks", JWKS], 2, "go together"),
@@ -295,6 +317,8 @@ def bad_configurations_are_refused_at_start():
             (["--oidc-issuer", ISSUER, "--oidc-audience", AUDIENCE, "--oidc-jwks",
               os.path.join(SCRATCH, "missing.json")], 1, "missing.json"),
             (["--admission", "sometimes"], 2, "approval"),
+            (["--oidc-issuer", ISSUER, "--oidc-audience", AUDIENCE, "--oidc-jwks", shared], 1,
+             "chmod 600"),
     ):
         p = subprocess.run([WARREN, "node", "--state", state, "--listen", "127.0.0.1:0"] + args,
                            capture_output=True, text=True, timeout=60)
