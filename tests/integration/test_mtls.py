@@ -106,22 +106,26 @@ def load_ca(d=CA_DIR):
     return ca, load_key(os.path.join(d, "ca.key"))
 
 
-def make_expired(name):
-    """A clientAuth certificate for name, signed by the CA, that ended yesterday."""
+def make_client(label, cn, emails=(), days_before=30, days_after=30):
+    """A clientAuth certificate signed by the CA, with this CN and email SANs, valid from
+    days_before ago to days_after from now (negative: in the past)."""
     x509, hashes, serialization, ec, EKU, NameOID = crypto()
     ca, ca_key = load_ca()
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.timezone.utc)
-    crt = (x509.CertificateBuilder()
-           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
-           .issuer_name(ca.subject).public_key(key.public_key())
-           .serial_number(x509.random_serial_number())
-           .not_valid_before(now - datetime.timedelta(days=30))
-           .not_valid_after(now - datetime.timedelta(days=1))
-           .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-           .add_extension(x509.ExtendedKeyUsage([EKU.CLIENT_AUTH]), critical=False)
-           .sign(ca_key, hashes.SHA256()))
-    pem, kpath = (os.path.join(SCRATCH, f"expired-{name}.{e}") for e in ("pem", "key"))
+    b = (x509.CertificateBuilder()
+         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+         .issuer_name(ca.subject).public_key(key.public_key())
+         .serial_number(x509.random_serial_number())
+         .not_valid_before(now - datetime.timedelta(days=days_before))
+         .not_valid_after(now + datetime.timedelta(days=days_after))
+         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+         .add_extension(x509.ExtendedKeyUsage([EKU.CLIENT_AUTH]), critical=False))
+    if emails:
+        b = b.add_extension(x509.SubjectAlternativeName([x509.RFC822Name(e) for e in emails]),
+                            critical=False)
+    crt = b.sign(ca_key, hashes.SHA256())
+    pem, kpath = (os.path.join(SCRATCH, f"{label}.{e}") for e in ("pem", "key"))
     with open(pem, "wb") as f:
         f.write(crt.public_bytes(serialization.Encoding.PEM))
     with open(kpath, "wb") as f:
@@ -129,6 +133,11 @@ def make_expired(name):
                                   serialization.NoEncryption()))
     os.chmod(kpath, 0o600)
     return pem, kpath
+
+
+def make_expired(name):
+    """A clientAuth certificate for name, signed by the CA, that ended yesterday."""
+    return make_client(f"expired-{name}", name, days_after=-1)
 
 
 def make_crl(revoked_pems, path, signer=None):
@@ -525,6 +534,40 @@ def node_client_ca_from_the_config_file():
         check_eq((status, reply.get("name")), (200, "admin"), f"{reply}")
     finally:
         n.stop()
+
+
+@test
+def an_email_san_names_the_user_with_an_email_domain():
+    certs()
+    n = Node("--tls-cert", os.path.join(CA_DIR, "server.pem"), "--tls-key",
+             os.path.join(CA_DIR, "server.key"), "--tls-client-ca", os.path.join(CA_DIR, "ca.pem"),
+             "--tls-client-email-domain", "example.org", name="email-node")
+    try:
+        status, reply = api(n, "POST", "/api/v1/login",
+                            {"user": "admin", "password": n.admin_password})
+        check_eq(status, 200, f"admin login: {reply}")
+        status, reply = api(n, "POST", "/api/v1/users", {"name": "alice", "password": PASSWORD},
+                            token=reply["token"])
+        check_eq(status, 201, f"add alice: {reply}")
+        # a CA that puts the person's name in the CN: the address in the domain is the user
+        cert = make_client("alice-mail", "Alice Example", ["alice@other.test",
+                                                             "alice@Example.ORG"])
+        status, reply = api(n, "GET", "/api/v1/whoami", cert=cert)
+        check_eq((status, reply.get("name"), reply.get("auth")), (200, "alice", "certificate"),
+                 f"{reply}")
+        # the CN no longer names anyone; nor two addresses, a look-alike domain, or none
+        for label, cn, emails in (("cn-only", "alice", []),
+                                  ("two", "x", ["alice@example.org", "admin@example.org"]),
+                                  ("lookalike", "x", ["admin@example.org.evil.test"]),
+                                  ("upper", "x", ["Admin@example.org"])):
+            status, reply = api(n, "GET", "/api/v1/whoami", cert=make_client(label, cn, emails))
+            check_eq(status, 401, f"{label}: {reply}")
+            check("names no user" in reply["error"]["message"], f"{label}: {reply}")
+    finally:
+        n.stop()
+    p = subprocess.run([WARREN, "node", "--state", SCRATCH, "--tls-client-email-domain",
+                        "example.org"], capture_output=True, text=True, timeout=60)
+    check_eq(p.returncode, 2, f"without --tls-client-ca: {p.stderr!r}")
 
 
 @test
