@@ -37,6 +37,7 @@ static const struct {
         {"result", FULL(cmd_result), "show a job's result"},
         {"cancel", FULL(cmd_cancel), "cancel a job"},
         {"app", FULL(cmd_app), "list, show, add and remove apps"},
+        {"data", FULL(cmd_data), "upload, list, show, download and remove data"},
         {"user", FULL(cmd_user), "add, list, change and remove users"},
         {"cert", FULL(cmd_cert), "make a CA and a server certificate for HTTPS"},
         /* Internal: a spawner the node (re)starts; not listed. */
