@@ -69,6 +69,7 @@
 #define DEFAULT_TIMEOUT_S              30u
 #define DEFAULT_MAX_HEADER             ((size_t) 16 << 10)
 #define DEFAULT_MAX_BODY               ((size_t) 32 << 20)
+#define DEFAULT_MAX_RAW_BODY           (UINT64_C(64) << 20)
 /* MHD's per-connection memory pool holds the request line and headers, its read buffer and the
  * reply's header lines; the pool is max_header plus this much. */
 #define POOL_SLACK             ((size_t) 4 << 10)
@@ -116,6 +117,10 @@ struct http_request {
         int body_error; /* the body could not be kept: -E2BIG, -ENOMEM */
         size_t dropped; /* bytes received since */
         bool checked;   /* route and limits checked */
+
+        void *sink;        /* a raw route's, from its open() */
+        bool sink_open;    /* open() ran and gave sink */
+        uint64_t raw_size; /* bytes of a raw body received */
 
         struct {
                 char *name, *value;
@@ -194,18 +199,24 @@ static bool is_token_char(char c)
 }
 
 /* "application/json", any case, optionally followed by parameters ("; charset=utf-8"). */
-static bool is_json_media_type(const char *ct)
+/* ct names the media type `type` (parameters such as "; charset=utf-8" aside). */
+static bool is_media_type(const char *ct, const char *type)
 {
-        static const char json[] = "application/json";
+        size_t n = strlen(type);
 
         if (!ct)
                 return false;
         ct += strspn(ct, " \t");
-        if (strncasecmp(ct, json, sizeof(json) - 1) != 0)
+        if (strncasecmp(ct, type, n) != 0)
                 return false;
-        ct += sizeof(json) - 1;
+        ct += n;
         ct += strspn(ct, " \t");
         return *ct == '\0' || *ct == ';';
+}
+
+static bool is_json_media_type(const char *ct)
+{
+        return is_media_type(ct, "application/json");
 }
 
 static bool method_has_json_body(const char *method)
@@ -233,6 +244,8 @@ static int route_check(const struct http_route *route)
         size_t n_params = 0;
 
         if (!route->method || !route->pattern || !route->name || !route->handler)
+                return -EINVAL;
+        if (route->raw && (!route->raw->media_type || !route->raw->open || !route->raw->write))
                 return -EINVAL;
         if (route->pattern[0] != '/')
                 return -EINVAL;
@@ -303,6 +316,8 @@ static struct http_request *request_free(struct http_request *req)
 {
         if (!req)
                 return NULL;
+        if (req->sink_open && req->route && req->route->raw && req->route->raw->close)
+                req->route->raw->close(req->sink);
         free(req->body);
         for (size_t i = 0; i < req->n_headers; i++) {
                 free(req->headers[i].name);
@@ -473,6 +488,16 @@ size_t http_request_client_certs(const struct http_request *req, const void **de
                 lens[i] = certs[i].size;
         }
         return n;
+}
+
+void *http_request_sink(const struct http_request *req)
+{
+        return req->sink;
+}
+
+uint64_t http_request_raw_size(const struct http_request *req)
+{
+        return req->raw_size;
 }
 
 const char *http_request_peer(const struct http_request *req)
@@ -712,9 +737,28 @@ static void allow_add(char *allow, size_t size, const char *method)
         (void) snprintf(allow + len, size - len, "%s%s", len ? ", " : "", method);
 }
 
+/* A raw route's open(): true if the request was answered (refused before its body). */
+static bool raw_open(struct http_request *req)
+{
+        void *sink = NULL;
+        int r;
+
+        r = req->route->raw->open(req, req->server->opts.userdata, &sink);
+        if (req->replied)
+                return true;
+        if (r < 0) {
+                (void) http_reply_errno(req, r, "Cannot take the body");
+                return true;
+        }
+        req->sink = sink;
+        req->sink_open = true;
+        return false;
+}
+
 /*
  * Chooses the route and answers what needs no handler: 404, 405, a malformed or too large
- * Content-Length, a body that is not JSON. Returns true if it answered.
+ * Content-Length, a body that is not JSON (or not a raw route's type); opens a raw route's sink.
+ * Returns true if it answered.
  */
 static bool request_check(struct http_request *req)
 {
@@ -755,6 +799,22 @@ static bool request_check(struct http_request *req)
                 (void) http_reply_error(req, 400, "bad_request", "Malformed Content-Length");
                 return true;
         }
+        if (req->route->raw) {
+                if (length > s->opts.max_raw_body) {
+                        (void) http_reply_error(req, 413, "too_large",
+                                                "The body is larger than %" PRIu64 " bytes",
+                                                s->opts.max_raw_body);
+                        return true;
+                }
+                if ((length > 0 || te) &&
+                    !is_media_type(http_request_header(req, MHD_HTTP_HEADER_CONTENT_TYPE),
+                                   req->route->raw->media_type)) {
+                        (void) http_reply_error(req, 415, "unsupported_media_type",
+                                                "The body must be %s", req->route->raw->media_type);
+                        return true;
+                }
+                return raw_open(req);
+        }
         if (length > s->opts.max_body) {
                 (void) http_reply_error(req, 413, "too_large", "The body is larger than %zu bytes",
                                         s->opts.max_body);
@@ -767,6 +827,17 @@ static bool request_check(struct http_request *req)
                 return true;
         }
         return false;
+}
+
+/* A piece of a raw route's body, to its sink, bounded by max_raw_body. */
+static int raw_append(struct http_request *req, const char *data, size_t len)
+{
+        uint64_t max = req->server->opts.max_raw_body;
+
+        if ((uint64_t) len > max - req->raw_size)
+                return -E2BIG;
+        req->raw_size += len;
+        return req->route->raw->write(req->sink, data, len);
 }
 
 static int body_append(struct http_request *req, const char *data, size_t len)
@@ -843,6 +914,12 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
                         req->dropped += len;
                         return req->dropped > DRAIN_MAX ? MHD_NO : MHD_YES;
                 }
+                if (req->route && req->route->raw) {
+                        r = raw_append(req, upload_data, len);
+                        if (r < 0)
+                                req->body_error = r; /* dropped from here on, answered at the end */
+                        return MHD_YES;
+                }
                 r = body_append(req, upload_data, len);
                 if (r < 0) {
                         /* MHD takes no reply while a body arrives: drop the rest of it (bounded)
@@ -862,9 +939,15 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
                 if (request_check(req))
                         return reply_state(req);
         }
-        if (req->body_error == -E2BIG) {
-                (void) http_reply_error(req, 413, "too_large", "The body is larger than %zu bytes",
-                                        s->opts.max_body);
+        if (req->body_error == -E2BIG || req->body_error == -EFBIG) {
+                if (req->route->raw)
+                        (void) http_reply_error(req, 413, "too_large",
+                                                "The body is larger than %" PRIu64 " bytes",
+                                                s->opts.max_raw_body);
+                else
+                        (void) http_reply_error(req, 413, "too_large",
+                                                "The body is larger than %zu bytes",
+                                                s->opts.max_body);
                 return reply_state(req);
         }
         if (req->body_error < 0) {
@@ -1008,6 +1091,8 @@ int http_server_start(const struct http_server_options *opts, struct http_server
                 s->opts.max_header = DEFAULT_MAX_HEADER;
         if (s->opts.max_body == 0)
                 s->opts.max_body = DEFAULT_MAX_BODY;
+        if (s->opts.max_raw_body == 0)
+                s->opts.max_raw_body = DEFAULT_MAX_RAW_BODY;
         if (s->opts.max_header > SIZE_MAX / 2 || s->opts.max_body > SIZE_MAX / 2)
                 return -EINVAL;
 

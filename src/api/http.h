@@ -14,7 +14,9 @@
  * one of the http_reply_*() functions (a handler that returns without replying gets a 500). A
  * request that matches no route gets 404 no_route; a path that matches but not its method, 405
  * method_not_allowed with an Allow header. A body on POST/PUT/PATCH must be application/json
- * (415 otherwise). Every error body is {"error": {"code", "message"}} (api/errors.h).
+ * (415 otherwise), except on a route with a raw body (struct http_raw_body), which streams its
+ * body, of its own media type, to a sink. Every error body is {"error": {"code", "message"}}
+ * (api/errors.h).
  *
  * What libmicrohttpd (0.9.75) answers by itself, before a request reaches this module: a request
  * line too long for the header buffer gets 414, headers too long 431 (just past the limit MHD may
@@ -43,6 +45,25 @@ struct http_request;
 
 typedef void (*http_handler_fn)(struct http_request *req, void *userdata);
 
+/*
+ * A route that takes a raw body (an upload) instead of a JSON one: the body, of media_type (415
+ * otherwise), is never buffered here; it goes to a sink piece by piece as it arrives, bounded by
+ * max_raw_body (413 from Content-Length before a byte is read, or, chunked, once it ends).
+ */
+struct http_raw_body {
+        const char *media_type; /* e.g. "application/octet-stream" */
+        /* Once, after the route matched and before any of the body is read (a request without a
+         * body too). It may answer (the body is then not read and the handler not called): to
+         * refuse early (401, 400, 404). Otherwise 0 and *ret_sink, or < 0 (answered as
+         * http_reply_errno()). */
+        int (*open)(struct http_request *req, void *userdata, void **ret_sink);
+        /* Each piece of the body, in order. < 0: the rest is dropped (bounded) and, when it
+         * ends, the request is answered from this errno (-E2BIG, -EFBIG: 413). */
+        int (*write)(void *sink, const void *data, size_t len);
+        /* Once, when the request is done, whatever happened; may be NULL. */
+        void (*close)(void *sink);
+};
+
 struct http_route {
         const char *method; /* "GET", "POST", "PUT", "PATCH", "DELETE" */
         /* "/api/v1/jobs/{id}/events": a {name} matches one non-empty path segment (no '/'),
@@ -50,6 +71,7 @@ struct http_route {
         const char *pattern;
         const char *name; /* stable route name for metrics, e.g. "jobs_get" */
         http_handler_fn handler;
+        const struct http_raw_body *raw; /* NULL: a JSON body, buffered (max_body) */
 };
 
 #define HTTP_PARAM_MAX  255
@@ -67,6 +89,7 @@ struct http_server_options {
         unsigned timeout_s;              /* idle connection timeout; 0: 30 */
         size_t max_header;               /* request line + headers; 0: 16 KiB */
         size_t max_body;                 /* 0: 32 MiB */
+        uint64_t max_raw_body;           /* a raw route's body; 0: 64 MiB */
         const struct http_route *routes; /* borrowed for the server's life */
         size_t n_routes;
         void *userdata;       /* passed to every handler and to on_done */
@@ -114,6 +137,10 @@ const char *http_request_query(const struct http_request *req, const char *name)
 const char *http_request_header(const struct http_request *req, const char *name);
 /* The body (NUL-terminated for convenience; may contain NULs); *ret_len 0 and "" if none. */
 const char *http_request_body(const struct http_request *req, size_t *ret_len);
+/* A raw route's sink, as its open() made it (NULL for other routes). */
+void *http_request_sink(const struct http_request *req);
+/* The bytes of a raw route's body received so far (all of it, in the handler). */
+uint64_t http_request_raw_size(const struct http_request *req);
 /* The client's address, as text ("127.0.0.1", "::1"). */
 const char *http_request_peer(const struct http_request *req);
 /*

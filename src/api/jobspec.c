@@ -31,6 +31,12 @@ static const struct json_field top_fields[] = {
         {"limits", JSON_FIELD_OBJECT, false},
         {"priority", JSON_FIELD_INTEGER, false},
         {"outputs", JSON_FIELD_ARRAY, false},
+        {"inputs", JSON_FIELD_ARRAY, false},
+};
+
+static const struct json_field input_fields[] = {
+        {"data", JSON_FIELD_STRING, true},
+        {"path", JSON_FIELD_STRING, true},
 };
 
 static const struct json_field limit_fields[] = {
@@ -68,6 +74,11 @@ void jobspec_done(struct jobspec *spec)
                 for (size_t i = 0; i < spec->n_outputs; i++)
                         free(spec->outputs[i]);
         free(spec->outputs);
+        for (size_t i = 0; i < spec->n_inputs; i++) {
+                free(spec->inputs[i].data);
+                free(spec->inputs[i].path);
+        }
+        free(spec->inputs);
         *spec = (struct jobspec){};
 }
 
@@ -507,6 +518,75 @@ static int decode_outputs(const json_t *outputs, struct jobspec *s, struct json_
         return 0;
 }
 
+static bool data_id_valid(const char *s, size_t len)
+{
+        if (len != JOBSPEC_DATA_ID_LEN)
+                return false;
+        for (size_t i = 0; i < len; i++)
+                if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+                        return false;
+        return true;
+}
+
+static int decode_inputs(const json_t *inputs, struct jobspec *s, struct json_error *err)
+{
+        size_t n = json_array_size(inputs);
+
+        if (!inputs)
+                return 0;
+        if (n > JOBSPEC_MAX_INPUTS)
+                return json_error_set(err, -E2BIG, JSON_ERR_TOO_MANY,
+                                      "'inputs' has more than %d entries", JOBSPEC_MAX_INPUTS);
+        s->inputs = calloc(n ? n : 1, sizeof(*s->inputs));
+        if (!s->inputs)
+                return no_memory(err);
+        for (size_t i = 0; i < n; i++) {
+                const json_t *v = json_array_get(inputs, i), *data, *path;
+                struct jobspec_input *in = &s->inputs[s->n_inputs];
+                char where[32], text[JSON_EXCERPT_SIZE];
+                const char *problem;
+                int r;
+
+                (void) snprintf(where, sizeof(where), "inputs[%zu]", i);
+                if (!json_is_object(v))
+                        return json_error_set(err, -EINVAL, JSON_ERR_WRONG_TYPE,
+                                              "'%s' must be an object", where);
+                r = json_check_fields(v, where, input_fields, ELEMENTSOF(input_fields), err);
+                if (r < 0)
+                        return r;
+                data = json_object_get(v, "data");
+                path = json_object_get(v, "path");
+                if (!data_id_valid(json_string_value(data), json_string_length(data)))
+                        return json_error_set(err, -EINVAL, JSON_ERR_INVALID_VALUE,
+                                              "'%s.data' is not a data id (32 lowercase hex "
+                                              "digits)",
+                                              where);
+                problem = jobspec_file_name_problem(json_string_value(path),
+                                                    json_string_length(path));
+                if (problem) {
+                        (void) json_excerpt(text, sizeof(text), json_string_value(path),
+                                            json_string_length(path), JSON_EXCERPT_MAX);
+                        return json_error_set(err, -EINVAL, JSON_ERR_INVALID_VALUE,
+                                              "input path '%s' %s", text, problem);
+                }
+                for (size_t k = 0; k < s->n_inputs; k++)
+                        if (strcmp(s->inputs[k].path, json_string_value(path)) == 0)
+                                return json_error_set(err, -EINVAL, JSON_ERR_CONFLICTING,
+                                                      "'%s.path' repeats an earlier input's",
+                                                      where);
+                for (size_t k = 0; k < s->n_files; k++)
+                        if (strcmp(s->files[k].name, json_string_value(path)) == 0)
+                                return json_error_set(err, -EINVAL, JSON_ERR_CONFLICTING,
+                                                      "'%s.path' is also a name in 'files'", where);
+                in->data = memdup_nul(json_string_value(data), json_string_length(data));
+                in->path = memdup_nul(json_string_value(path), json_string_length(path));
+                s->n_inputs++;
+                if (!in->data || !in->path)
+                        return no_memory(err);
+        }
+        return 0;
+}
+
 /*
  * A valid body has at most ~20 + 2 * files + args values (base64 objects count twice); beyond
  * some slack for small mistakes, a body can only be invalid, and jansson need not build it.
@@ -518,7 +598,7 @@ static size_t max_values(const struct jobspec_bounds *bounds)
 
         if (files > cap || args > cap)
                 return cap;
-        return 4096 + 2 * (files + args);
+        return 4096 + 2 * (files + args) + 3 * JOBSPEC_MAX_INPUTS;
 }
 
 int jobspec_decode(const char *body, size_t len, const struct jobspec_bounds *bounds,
@@ -606,6 +686,10 @@ int jobspec_decode(const char *body, size_t len, const struct jobspec_bounds *bo
         s.priority = (int) priority;
 
         r = decode_outputs(json_object_get(root, "outputs"), &s, err);
+        if (r < 0)
+                return r;
+
+        r = decode_inputs(json_object_get(root, "inputs"), &s, err);
         if (r < 0)
                 return r;
 

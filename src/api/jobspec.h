@@ -9,7 +9,8 @@
  *    "args": ["a", "b"], "stdin": "..." | {"base64": "..."},
  *    "limits": {"memory": 67108864 | "64M", "pids": 32, "cpus": 0.5, "cpu_time": 2.5,
  *               "wall_time": 10, "output_limit": "1M", "file_size": "1M", "open_files": 64},
- *    "priority": 0, "outputs": ["result.txt"]}
+ *    "priority": 0, "outputs": ["result.txt"],
+ *    "inputs": [{"data": "<data id>", "path": "in.csv"}]}
  *
  * Only "app" and one of "source" / "files" are required. Sizes are integers (bytes) or
  * parse_size() strings; times are numbers of seconds > 0; cpus a number. Every error is a
@@ -38,6 +39,8 @@
 #define JOBSPEC_PRIORITY_MIN   (-100)
 #define JOBSPEC_PRIORITY_MAX   100
 #define JOBSPEC_MAX_OUTPUTS    16 /* entries of "outputs" */
+#define JOBSPEC_MAX_INPUTS     64 /* entries of "inputs" */
+#define JOBSPEC_DATA_ID_LEN    32 /* a data object's id: lowercase hex */
 
 enum {
         JOBSPEC_LIMIT_MEMORY = 1u << 0,
@@ -103,6 +106,13 @@ struct jobspec_file {
         size_t size;
 };
 
+/* A data object the job reads: copied into the work directory as path before the job starts.
+ * The data itself (whether it exists, may be used, is intact) is the node's business. */
+struct jobspec_input {
+        char *data; /* JOBSPEC_DATA_ID_LEN lowercase hex digits */
+        char *path; /* a valid file name; no other input's, no file's */
+};
+
 /* Everything in it is owned by it and freed by jobspec_done(). */
 struct jobspec {
         char *app; /* [a-z0-9][a-z0-9_.-]{0,63}; the app itself is not looked up */
@@ -121,6 +131,8 @@ struct jobspec {
          * repeats, at most JOBSPEC_MAX_OUTPUTS; NULL-terminated; NULL if none were asked for. */
         char **outputs;
         size_t n_outputs;
+        struct jobspec_input *inputs; /* NULL if none; at most JOBSPEC_MAX_INPUTS */
+        size_t n_inputs;
 };
 
 /*

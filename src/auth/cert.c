@@ -15,6 +15,8 @@
 #include <gnutls/abstract.h>
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
+#include <gnutls/pkcs12.h>
+#include <gnutls/pkcs7.h>
 #include <gnutls/x509.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -861,4 +863,213 @@ const char *cert_verify_strerror(int r)
         default:
                 return "cannot be verified";
         }
+}
+
+/* ---- confidential content ---- */
+
+#define PEM_BEGIN     "-----BEGIN "
+#define PEM_BEGIN_LEN (sizeof(PEM_BEGIN) - 1)
+#define PEM_LABEL_MAX 48
+/* A marker and its label fit in this many bytes; the scan keeps that many minus one between
+ * pieces, so a marker cut by a piece boundary is seen whole. */
+#define PEM_WINDOW (PEM_BEGIN_LEN + PEM_LABEL_MAX + 5)
+
+struct cert_scan {
+        char carry[PEM_WINDOW];
+        size_t n_carry;
+        bool found;
+        char *head; /* the content while it may be DER of at most CERT_SCAN_DER_MAX bytes */
+        size_t head_len;
+        bool not_der;
+        uint64_t total;
+};
+
+static bool pem_label_confidential(const char *label, size_t len)
+{
+        static const char *const inside[] = {"CERTIFICATE", "PRIVATE KEY"};
+        static const char *const exact[] = {"PKCS12", "PKCS7"};
+
+        for (size_t i = 0; i < ELEMENTSOF(inside); i++)
+                if (memmem(label, len, inside[i], strlen(inside[i])))
+                        return true;
+        for (size_t i = 0; i < ELEMENTSOF(exact); i++)
+                if (len == strlen(exact[i]) && memcmp(label, exact[i], len) == 0)
+                        return true;
+        return false;
+}
+
+/* Looks for confidential PEM armour in buf[0..len). */
+static bool pem_scan(const char *buf, size_t len)
+{
+        const char *p = buf, *end = buf + len;
+
+        while ((p = memmem(p, (size_t) (end - p), PEM_BEGIN, PEM_BEGIN_LEN))) {
+                const char *label = p + PEM_BEGIN_LEN;
+                size_t room = (size_t) (end - label);
+                const char *dash;
+
+                if (room > PEM_LABEL_MAX + 5)
+                        room = PEM_LABEL_MAX + 5;
+                dash = memmem(label, room, "-----", 5);
+                if (dash && pem_label_confidential(label, (size_t) (dash - label)))
+                        return true;
+                p = label;
+        }
+        return false;
+}
+
+int cert_scan_new(struct cert_scan **ret)
+{
+        struct cert_scan *s = calloc(1, sizeof(*s));
+
+        if (!s)
+                return -ENOMEM;
+        *ret = s;
+        return 0;
+}
+
+struct cert_scan *cert_scan_free(struct cert_scan *s)
+{
+        if (!s)
+                return NULL;
+        if (s->head) {
+                explicit_bzero(s->head, s->head_len);
+                free(s->head);
+        }
+        free(s);
+        return NULL;
+}
+
+int cert_scan_feed(struct cert_scan *s, const void *data, size_t len)
+{
+        const char *d = data;
+        char edge[2 * PEM_WINDOW];
+        size_t k;
+
+        if (len == 0)
+                return 0;
+        /* DER: only short content that starts a SEQUENCE is kept, to be parsed at the end */
+        if (!s->not_der) {
+                if ((s->total == 0 && (unsigned char) d[0] != 0x30) ||
+                    len > CERT_SCAN_DER_MAX - s->head_len) {
+                        s->not_der = true;
+                        if (s->head) {
+                                explicit_bzero(s->head, s->head_len);
+                                free(s->head);
+                        }
+                        s->head = NULL;
+                        s->head_len = 0;
+                } else {
+                        char *h = realloc(s->head, s->head_len + len);
+
+                        if (!h)
+                                return -ENOMEM;
+                        memcpy(h + s->head_len, d, len);
+                        s->head = h;
+                        s->head_len += len;
+                }
+        }
+        s->total += len;
+        if (s->found)
+                return 0;
+
+        /* the boundary: what was kept of the previous piece and the start of this one */
+        k = len < PEM_WINDOW ? len : PEM_WINDOW;
+        memcpy(edge, s->carry, s->n_carry);
+        memcpy(edge + s->n_carry, d, k);
+        if (pem_scan(edge, s->n_carry + k) || pem_scan(d, len)) {
+                s->found = true;
+                return 0;
+        }
+        /* keep the last PEM_WINDOW - 1 bytes of everything so far */
+        if (len >= PEM_WINDOW - 1) {
+                memcpy(s->carry, d + len - (PEM_WINDOW - 1), PEM_WINDOW - 1);
+                s->n_carry = PEM_WINDOW - 1;
+        } else {
+                size_t keep = s->n_carry + len > PEM_WINDOW - 1 ? PEM_WINDOW - 1 - len : s->n_carry;
+
+                memmove(s->carry, s->carry + s->n_carry - keep, keep);
+                memcpy(s->carry + keep, d, len);
+                s->n_carry = keep + len;
+        }
+        return 0;
+}
+
+static bool der_confidential(const void *data, size_t len)
+{
+        const gnutls_datum_t d = {.data = (unsigned char *) data, .size = (unsigned) len};
+        bool found = false;
+
+        {
+                gnutls_x509_crt_t crt = NULL;
+
+                if (gnutls_x509_crt_init(&crt) >= 0) {
+                        found = gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_DER) >= 0;
+                        gnutls_x509_crt_deinit(crt);
+                }
+        }
+        if (!found) {
+                gnutls_x509_crq_t crq = NULL;
+
+                if (gnutls_x509_crq_init(&crq) >= 0) {
+                        found = gnutls_x509_crq_import(crq, &d, GNUTLS_X509_FMT_DER) >= 0;
+                        gnutls_x509_crq_deinit(crq);
+                }
+        }
+        if (!found) {
+                gnutls_x509_privkey_t key = NULL;
+
+                if (gnutls_x509_privkey_init(&key) >= 0) {
+                        found = gnutls_x509_privkey_import(key, &d, GNUTLS_X509_FMT_DER) >= 0 ||
+                                gnutls_x509_privkey_import_pkcs8(key, &d, GNUTLS_X509_FMT_DER, NULL,
+                                                                 GNUTLS_PKCS_PLAIN) >= 0;
+                        gnutls_x509_privkey_deinit(key);
+                }
+        }
+        if (!found) {
+                unsigned schema = 0, cipher = 0, iter = 0, salt_size = 0;
+                char *oid = NULL;
+
+                /* an encrypted PKCS#8 key: its structure says so without the password */
+                found = gnutls_pkcs8_info(&d, GNUTLS_X509_FMT_DER, &schema, &cipher, NULL,
+                                          &salt_size, &iter, &oid) >= 0 ||
+                        oid;
+                gnutls_free(oid);
+        }
+        if (!found) {
+                gnutls_pkcs12_t p12 = NULL;
+
+                if (gnutls_pkcs12_init(&p12) >= 0) {
+                        found = gnutls_pkcs12_import(p12, &d, GNUTLS_X509_FMT_DER, 0) >= 0;
+                        gnutls_pkcs12_deinit(p12);
+                }
+        }
+        if (!found) {
+                gnutls_pkcs7_t p7 = NULL;
+
+                if (gnutls_pkcs7_init(&p7) >= 0) {
+                        found = gnutls_pkcs7_import(p7, &d, GNUTLS_X509_FMT_DER) >= 0;
+                        gnutls_pkcs7_deinit(p7);
+                }
+        }
+        return found;
+}
+
+bool cert_scan_confidential(struct cert_scan *s)
+{
+        if (s->found)
+                return true;
+        if (!s->not_der && s->head_len > 0 && der_confidential(s->head, s->head_len))
+                s->found = true;
+        return s->found;
+}
+
+bool cert_content_confidential(const void *data, size_t len)
+{
+        _cleanup_(cert_scan_freep) struct cert_scan *s = NULL;
+
+        /* out of memory: the safe answer */
+        if (cert_scan_new(&s) < 0 || cert_scan_feed(s, data, len) < 0)
+                return true;
+        return cert_scan_confidential(s);
 }

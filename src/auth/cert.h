@@ -16,7 +16,10 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
+
+#include "common/cleanup.h"
 
 #define CERT_PEM_MAX     ((size_t) 1 << 20) /* bytes of a certificate or key file read */
 #define CERT_SANS_MAX    32                 /* extra SANs */
@@ -152,3 +155,31 @@ int cert_trust_verify(const struct cert_trust *t, const void *const *ders, const
                       size_t n, time_t now, struct cert_peer *ret);
 /* Why cert_trust_verify() refused, for a person: "has expired or is not valid yet", ... */
 const char *cert_verify_strerror(int r);
+
+/* ---- confidential content (data objects) ---- */
+
+/*
+ * Whether a byte string is, or carries, an X.509 certificate, a private key, a certificate
+ * request or a PKCS#12/PKCS#7 bundle: content the node keeps private for good. Fed piece by
+ * piece (an upload), it looks for
+ *   - PEM armour anywhere in the content: "-----BEGIN " and a label containing "CERTIFICATE"
+ *     or "PRIVATE KEY" (RSA, EC, DSA, ENCRYPTED, OPENSSH, ...), or "PKCS12", "PKCS7", then
+ *     "-----" (PUBLIC KEY and X509 CRL are not secret, and not matched);
+ *   - DER: content of at most CERT_SCAN_DER_MAX bytes that starts a SEQUENCE and that GnuTLS
+ *     imports as a certificate, a certificate request, a private key (PKCS#1, SEC1, PKCS#8,
+ *     encrypted PKCS#8), a PKCS#12 or a PKCS#7 structure.
+ * Compressed or encrypted containers (a .tar.gz holding a key) are not looked into.
+ */
+#define CERT_SCAN_DER_MAX ((size_t) 256 << 10)
+
+struct cert_scan;
+
+int cert_scan_new(struct cert_scan **ret);
+/* -ENOMEM only. */
+int cert_scan_feed(struct cert_scan *s, const void *data, size_t len);
+/* After the last piece: true if the content is confidential. */
+bool cert_scan_confidential(struct cert_scan *s);
+struct cert_scan *cert_scan_free(struct cert_scan *s);
+DEFINE_FREE_FUNC(struct cert_scan *, cert_scan_free)
+/* The whole content at once. */
+bool cert_content_confidential(const void *data, size_t len);

@@ -529,6 +529,156 @@ int blob_put_fd(struct blob_store *b, int fd, uint64_t max, uint64_t *ret_size,
         return 0;
 }
 
+/* ---- streamed writing ---- */
+
+struct blob_writer {
+        struct blob_store *store;
+        struct tmp tmp;
+        crypto_hash_sha256_state st;
+        uint64_t size, max;
+        bool failed, committed;
+};
+
+int blob_writer_new(struct blob_store *b, uint64_t max, struct blob_writer **ret)
+{
+        struct blob_writer *w;
+        int r;
+
+        if (!b || !ret)
+                return -EINVAL;
+        w = calloc(1, sizeof(*w));
+        if (!w)
+                return -ENOMEM;
+        w->store = b;
+        w->max = max;
+        w->tmp.fd = -EBADF;
+        r = tmp_create(b, &w->tmp);
+        if (r < 0) {
+                free(w);
+                return r;
+        }
+        (void) crypto_hash_sha256_init(&w->st);
+        *ret = w;
+        return 0;
+}
+
+int blob_writer_write(struct blob_writer *w, const void *data, size_t len)
+{
+        int r;
+
+        if (w->failed || w->committed)
+                return -EINVAL;
+        if (len == 0)
+                return 0;
+        if (!data)
+                return -EINVAL;
+        if ((uint64_t) len > w->max - w->size) {
+                w->failed = true;
+                return -EFBIG;
+        }
+        r = write_full(w->tmp.fd, data, len);
+        if (r < 0) {
+                w->failed = true;
+                return r;
+        }
+        (void) crypto_hash_sha256_update(&w->st, data, len);
+        w->size += len;
+        return 0;
+}
+
+uint64_t blob_writer_size(const struct blob_writer *w)
+{
+        return w->size;
+}
+
+int blob_writer_commit(struct blob_writer *w, char ret_id[static BLOB_HEX_SIZE], uint64_t *ret_size)
+{
+        _cleanup_close_ int subfd = -EBADF;
+        char id[BLOB_HEX_SIZE];
+        int r;
+
+        if (w->failed || w->committed)
+                return -EINVAL;
+        w->committed = true; /* whatever happens now, once */
+        state_final_hex(&w->st, id);
+        r = open_subdir(w->store, id, true, &subfd);
+        if (r < 0)
+                return r;
+        r = present(subfd, id, w->size);
+        if (r < 0)
+                return r;
+        if (r == 0) {
+                r = tmp_commit(w->store, &w->tmp, subfd, id);
+                if (r < 0)
+                        return r;
+        }
+        memcpy(ret_id, id, sizeof(id));
+        if (ret_size)
+                *ret_size = w->size;
+        return 0;
+}
+
+struct blob_writer *blob_writer_free(struct blob_writer *w)
+{
+        if (!w)
+                return NULL;
+        tmp_clear(&w->tmp);
+        free(w);
+        return NULL;
+}
+
+/* ---- copying out ---- */
+
+int blob_copy_to_fd(struct blob_store *b, const char *id, uint64_t size, int out_fd)
+{
+        _cleanup_close_ int subfd = -EBADF, fd = -EBADF;
+        _cleanup_free_ char *buf = NULL;
+        crypto_hash_sha256_state st;
+        char hex[BLOB_HEX_SIZE];
+        struct stat stb;
+        uint64_t done = 0;
+        int r;
+
+        if (!blob_id_valid(id))
+                return -EINVAL;
+        r = open_subdir(b, id, false, &subfd);
+        if (r < 0)
+                return r;
+        fd = openat(subfd, id, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+        if (fd < 0)
+                return errno == ELOOP || errno == ENXIO ? -EBADMSG : -errno;
+        if (fstat(fd, &stb) < 0)
+                return -errno;
+        if (!S_ISREG(stb.st_mode) || (uint64_t) stb.st_size != size)
+                return -EBADMSG;
+        buf = malloc(CHUNK);
+        if (!buf)
+                return -ENOMEM;
+        (void) crypto_hash_sha256_init(&st);
+        for (;;) {
+                ssize_t n = read(fd, buf, CHUNK);
+
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (n == 0)
+                        break;
+                if ((uint64_t) n > size - done)
+                        return -EBADMSG; /* it grew */
+                (void) crypto_hash_sha256_update(&st, (const unsigned char *) buf, (size_t) n);
+                r = write_full(out_fd, buf, (size_t) n);
+                if (r < 0)
+                        return r;
+                done += (uint64_t) n;
+        }
+        if (done != size)
+                return -EBADMSG;
+        state_final_hex(&st, hex);
+        return strcmp(hex, id) == 0 ? 0 : -EBADMSG;
+}
+
 int blob_remove(struct blob_store *b, const char *id)
 {
         _cleanup_close_ int subfd = -EBADF;

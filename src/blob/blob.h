@@ -46,5 +46,33 @@ int blob_put_fd(struct blob_store *b, int fd, uint64_t max, uint64_t *ret_size,
 int blob_open(struct blob_store *b, const char *id, uint64_t size, int *ret_fd);
 /* Reads a whole verified blob of at most max bytes into memory (malloc'd, NUL-terminated). */
 int blob_read(struct blob_store *b, const char *id, uint64_t size, size_t max, char **ret);
+/*
+ * Copies blob id to out_fd (at its current offset) while digesting it: -EBADMSG if what was read
+ * is not `size` bytes digesting to id (what was written is then garbage the caller discards), as
+ * blob_open(). One pass, so the bytes checked are the bytes copied.
+ */
+int blob_copy_to_fd(struct blob_store *b, const char *id, uint64_t size, int out_fd);
+
+/*
+ * A blob written piece by piece (an upload): into a temporary file in the store's directory,
+ * digested as it goes, never held whole in memory. Nothing has a name until
+ * blob_writer_commit(); freeing an uncommitted writer leaves nothing behind.
+ */
+struct blob_writer;
+
+/* max: the most bytes it takes. */
+int blob_writer_new(struct blob_store *b, uint64_t max, struct blob_writer **ret);
+/* -EFBIG if the blob would exceed max (nothing of data is written then); the writer is then
+ * spent: only blob_writer_free() remains. */
+int blob_writer_write(struct blob_writer *w, const void *data, size_t len);
+/* The bytes written so far. */
+uint64_t blob_writer_size(const struct blob_writer *w);
+/* fsyncs and names the blob (a blob with the same content already there stays as it is); once. */
+int blob_writer_commit(struct blob_writer *w, char ret_id[static BLOB_HEX_SIZE],
+                       uint64_t *ret_size);
+/* Accepts NULL; returns NULL. */
+struct blob_writer *blob_writer_free(struct blob_writer *w);
+DEFINE_FREE_FUNC(struct blob_writer *, blob_writer_free)
+
 /* Removes a blob (-ENOENT if missing). */
 int blob_remove(struct blob_store *b, const char *id);

@@ -878,7 +878,7 @@ static int tls_setup(struct client *c)
 
 /* Everything a request shares; headers are built here and freed by the caller. */
 static int request_setup(struct client *c, const char *method, const char *path, const char *accept,
-                         bool has_body, struct curl_slist **ret_headers)
+                         const char *content_type, struct curl_slist **ret_headers)
 {
         _cleanup_free_ char *full = NULL;
         struct curl_slist *h = NULL;
@@ -926,7 +926,7 @@ static int request_setup(struct client *c, const char *method, const char *path,
                 r = slist_add(&h, "Expect:"); /* no 100-continue round trip */
         if (r >= 0)
                 /* Without a body, no Content-Type (curl would say form-urlencoded). */
-                r = slist_add(&h, has_body ? "Content-Type: application/json" : "Content-Type:");
+                r = slist_add(&h, content_type ? content_type : "Content-Type:");
         if (r >= 0 && c->token) {
                 (void) snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->token);
                 r = slist_add(&h, auth);
@@ -1000,19 +1000,17 @@ static long response_code(struct client *c)
         return status;
 }
 
+static int call_perform(struct client *c, struct curl_slist *headers, json_t **ret_reply,
+                        struct client_error *ret_err);
+
 int client_call_raw(struct client *c, const char *method, const char *path, const char *body,
                     size_t body_len, json_t **ret_reply, struct client_error *ret_err)
 {
-        _cleanup_(buffer_done) struct buffer b = {.max = CLIENT_MAX_REPLY};
-        _cleanup_json_ json_t *reply = NULL;
-        const struct json_limits limits = {CLIENT_MAX_REPLY, 64, (size_t) 1 << 24};
         struct curl_slist *headers = NULL;
-        struct json_error err;
-        CURLcode cc;
-        long status;
         int r;
 
-        r = request_setup(c, method, path, "Accept: application/json", body != NULL, &headers);
+        r = request_setup(c, method, path, "Accept: application/json",
+                          body ? "Content-Type: application/json" : NULL, &headers);
         if (r < 0)
                 return r;
         if (body || strcmp(method, "POST") == 0) {
@@ -1020,6 +1018,21 @@ int client_call_raw(struct client *c, const char *method, const char *path, cons
                                         (curl_off_t) (body ? body_len : 0));
                 (void) curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body ? body : "");
         }
+        return call_perform(c, headers, ret_reply, ret_err);
+}
+
+/* Runs a prepared request whose reply is JSON (or an API error), and frees its headers. */
+static int call_perform(struct client *c, struct curl_slist *headers, json_t **ret_reply,
+                        struct client_error *ret_err)
+{
+        _cleanup_(buffer_done) struct buffer b = {.max = CLIENT_MAX_REPLY};
+        _cleanup_json_ json_t *reply = NULL;
+        const struct json_limits limits = {CLIENT_MAX_REPLY, 64, (size_t) 1 << 24};
+        struct json_error err;
+        CURLcode cc;
+        long status;
+        int r;
+
         (void) curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, buffer_write);
         (void) curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &b);
         cc = curl_easy_perform(c->curl);
@@ -1053,6 +1066,58 @@ int client_call_raw(struct client *c, const char *method, const char *path, cons
         if (ret_reply)
                 *ret_reply = TAKE_PTR(reply);
         return (int) status;
+}
+
+struct upload_src {
+        int fd;
+        int error;
+};
+
+static size_t upload_read(char *buf, size_t size, size_t nmemb, void *userdata)
+{
+        struct upload_src *u = userdata;
+        ssize_t n;
+
+        do
+                n = read(u->fd, buf, size * nmemb);
+        while (n < 0 && errno == EINTR);
+        if (n < 0) {
+                u->error = -errno;
+                return CURL_READFUNC_ABORT;
+        }
+        return (size_t) n;
+}
+
+int client_upload(struct client *c, const char *path, int fd, json_t **ret_reply,
+                  struct client_error *ret_err)
+{
+        struct upload_src u = {.fd = fd};
+        struct curl_slist *headers = NULL;
+        struct stat st;
+        int r;
+
+        r = request_setup(c, "POST", path, "Accept: application/json",
+                          "Content-Type: application/octet-stream", &headers);
+        if (r < 0)
+                return r;
+        (void) curl_easy_setopt(c->curl, CURLOPT_READFUNCTION, upload_read);
+        (void) curl_easy_setopt(c->curl, CURLOPT_READDATA, &u);
+        /* A file's size is told (the node refuses too large at once); a pipe goes chunked. */
+        if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+                (void) curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE,
+                                        (curl_off_t) st.st_size);
+        else {
+                r = slist_add(&headers, "Transfer-Encoding: chunked");
+                if (r < 0) {
+                        curl_slist_free_all(headers);
+                        return log_error_errno(r, "%m");
+                }
+                (void) curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, headers);
+        }
+        r = call_perform(c, headers, ret_reply, ret_err);
+        if (u.error < 0)
+                return log_error_errno(u.error, "cannot read the file to upload: %m");
+        return r;
 }
 
 int client_call(struct client *c, const char *method, const char *path, const json_t *body,
@@ -1093,7 +1158,7 @@ static int stream_setup(struct stream *st, struct client *c, const char *path, c
 {
         st->c = c;
         st->err = (struct buffer){.max = MAX_ERROR_BODY};
-        return request_setup(c, "GET", path, accept, false, ret_headers);
+        return request_setup(c, "GET", path, accept, NULL, ret_headers);
 }
 
 static void stream_done(struct stream *st)

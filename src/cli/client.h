@@ -127,6 +127,11 @@ int client_call_raw(struct client *c, const char *method, const char *path, cons
 int client_call(struct client *c, const char *method, const char *path, const json_t *body,
                 json_t **ret_reply, struct client_error *ret_err);
 
+/* POSTs the content of fd (from its offset to its end) as application/octet-stream, streamed;
+ * the reply as client_call_raw(). */
+int client_upload(struct client *c, const char *path, int fd, json_t **ret_reply,
+                  struct client_error *ret_err);
+
 /* GETs path and writes the bytes of a 2xx reply to fd, at most max of them. -EPIPE (not
  * printed): fd's reader went away. */
 int client_download(struct client *c, const char *path, int fd, uint64_t max, uint64_t *ret_size);

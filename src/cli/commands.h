@@ -17,6 +17,7 @@ int cmd_logs(int argc, char *argv[]);    /* jobs.c */
 int cmd_result(int argc, char *argv[]);  /* jobs.c */
 int cmd_cancel(int argc, char *argv[]);  /* jobs.c */
 int cmd_app(int argc, char *argv[]);     /* apps.c */
+int cmd_data(int argc, char *argv[]);    /* data.c */
 int cmd_user(int argc, char *argv[]);    /* users.c */
 int cmd_cert(int argc, char *argv[]);    /* cert.c */
 int cmd_chmod(int argc, char *argv[]);   /* acl.c */

@@ -37,6 +37,7 @@ static const struct {
         {"result", FULL(cmd_result), "show a job's result"},
         {"cancel", FULL(cmd_cancel), "cancel a job"},
         {"app", FULL(cmd_app), "list, show, add and remove apps"},
+        {"data", FULL(cmd_data), "upload, list, show, download and remove data"},
         {"user", FULL(cmd_user), "add, list, change and remove users"},
         {"group", FULL(cmd_group), "add, list, show and remove groups and their members"},
         {"chmod", FULL(cmd_chmod), "set the mode of a job, app, user, group or data"},

@@ -43,6 +43,7 @@ static void help(void)
                 "  --token-ttl SECONDS     life of a login token (default %d)\n"
                 "  --work-size SIZE        each job's /work tmpfs (default 256M)\n"
                 "  --max-body SIZE         largest request body (default 16M)\n"
+                "  --data-max SIZE         largest data object uploaded (default 64M)\n"
                 "  --max-connections N     connections at once (default 256)\n"
                 "  --max-connections-per-ip N  (default 64)\n"
                 "  --timeout SECONDS       idle connection timeout (default 30)\n"
@@ -93,6 +94,7 @@ enum {
         OPT_TOKEN_TTL,
         OPT_WORK_SIZE,
         OPT_MAX_BODY,
+        OPT_DATA_MAX,
         OPT_MAX_CONNECTIONS,
         OPT_MAX_CONNECTIONS_PER_IP,
         OPT_TIMEOUT,
@@ -121,6 +123,7 @@ static const struct option options[] = {
         {"token-ttl", required_argument, NULL, OPT_TOKEN_TTL},
         {"work-size", required_argument, NULL, OPT_WORK_SIZE},
         {"max-body", required_argument, NULL, OPT_MAX_BODY},
+        {"data-max", required_argument, NULL, OPT_DATA_MAX},
         {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
         {"max-connections-per-ip", required_argument, NULL, OPT_MAX_CONNECTIONS_PER_IP},
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
@@ -242,6 +245,12 @@ static int apply(int id, const char *name, const char *v, struct node_options *o
                                                "16M, not '%s'",
                                                v);
                 o->max_body = (size_t) x;
+                return 0;
+        case OPT_DATA_MAX:
+                if (parse_size(v, NODE_DATA_MAX_LIMIT, &x) < 0 || x < 1)
+                        return log_error_errno(
+                                -EINVAL, "--data-max must be a size from 1 to 1T, not '%s'", v);
+                o->data_max = x;
                 return 0;
         case OPT_MAX_CONNECTIONS:
                 return set_count(name, v, 1, 65536, &o->max_connections);
@@ -481,6 +490,7 @@ int cmd_node(int argc, char *argv[])
                 .token_ttl_s = NODE_TOKEN_TTL_DEFAULT_S,
                 .work_size = NODE_WORK_SIZE_DEFAULT,
                 .max_body = (size_t) 16 << 20,
+                .data_max = NODE_DATA_MAX_DEFAULT,
                 .login_user_max = NODE_LOGIN_USER_MAX,
                 .login_addr_max = NODE_LOGIN_ADDR_MAX,
                 .login_window_s = NODE_LOGIN_WINDOW_S,

@@ -33,6 +33,8 @@ static const char help_text[] =
         "  --stdin FILE          the program's stdin ('-': this command's own)\n"
         "  --arg ARG             an argument for the program (repeatable)\n"
         "  --output NAME         a file of the job's directory to return (repeatable)\n"
+        "  --input ID:PATH       data ID (see 'warren data') copied into the job's\n"
+        "                        directory as PATH before it starts (repeatable)\n"
         "  --priority N          -100..100, higher first (default 0)\n"
         "Limits of the run step (sizes take K, M, G; times are seconds):\n"
         "  --memory SIZE  --pids N  --cpus N  --cpu-time S  --wall-time S\n"
@@ -51,6 +53,7 @@ static const char help_text[] =
 enum {
         OPT_ARG = 0x100,
         OPT_OUTPUT,
+        OPT_INPUT,
         OPT_PRIORITY,
         OPT_MEMORY,
         OPT_PIDS,
@@ -66,8 +69,8 @@ struct submit_options {
         const char *app, *stdin_path, *url;
         const char *files[MAX_FILES];
         size_t n_files;
-        json_t *args, *outputs, *limits; /* owned */
-        json_t *priority;                /* owned; NULL: not given */
+        json_t *args, *outputs, *limits, *inputs; /* owned */
+        json_t *priority;                         /* owned; NULL: not given */
         bool wait, json;
 };
 
@@ -75,6 +78,7 @@ static void submit_options_done(struct submit_options *o)
 {
         json_decref(o->args);
         json_decref(o->outputs);
+        json_decref(o->inputs);
         json_decref(o->limits);
         json_decref(o->priority);
 }
@@ -168,6 +172,26 @@ static int parse_priority(struct submit_options *o, const char *arg)
         return o->priority ? 0 : 1;
 }
 
+/* "ID:PATH" as {"data": ID, "path": PATH}; the node checks both. */
+static int add_input(json_t *inputs, const char *value)
+{
+        const char *colon = strchr(value, ':');
+        json_t *in;
+
+        if (!colon || colon == value || colon[1] == '\0') {
+                log_error("submit: --input is ID:PATH, not '%s'", value);
+                return 2;
+        }
+        in = json_pack("{s:s%, s:s}", "data", value, (size_t) (colon - value), "path", colon + 1);
+        if (!in) {
+                log_error("submit: --input '%s' is not valid UTF-8", value);
+                return 2;
+        }
+        if (json_array_append_new(inputs, in) < 0)
+                return oom();
+        return 0;
+}
+
 /* A value that is not simply kept, or an argument: a FILE, or after "--" an ARG. */
 static int take(const char *cmd, int key, const char *value, void *userdata)
 {
@@ -186,6 +210,8 @@ static int take(const char *cmd, int key, const char *value, void *userdata)
                 return add_string(o->args, "arg", value);
         case OPT_OUTPUT:
                 return add_string(o->outputs, "output", value);
+        case OPT_INPUT:
+                return add_input(o->inputs, value);
         case OPT_PRIORITY:
                 return parse_priority(o, value);
         default:
@@ -201,6 +227,7 @@ static int parse_options(int argc, char *argv[], struct submit_options *o)
                 {.name = "stdin", .value = &o->stdin_path},
                 {.name = "arg", .key = OPT_ARG},
                 {.name = "output", .key = OPT_OUTPUT},
+                {.name = "input", .key = OPT_INPUT},
                 {.name = "priority", .key = OPT_PRIORITY},
                 {.name = "memory", .key = OPT_MEMORY},
                 {.name = "pids", .key = OPT_PIDS},
@@ -219,8 +246,9 @@ static int parse_options(int argc, char *argv[], struct submit_options *o)
 
         o->args = json_array();
         o->outputs = json_array();
+        o->inputs = json_array();
         o->limits = json_object();
-        if (!o->args || !o->outputs || !o->limits) {
+        if (!o->args || !o->outputs || !o->inputs || !o->limits) {
                 return oom();
         }
         r = client_parse_args(
@@ -350,6 +378,7 @@ static int build_body(const struct submit_options *o, json_t **ret)
         }
         if ((json_array_size(o->args) > 0 && json_object_set(body, "args", o->args) < 0) ||
             (json_array_size(o->outputs) > 0 && json_object_set(body, "outputs", o->outputs) < 0) ||
+            (json_array_size(o->inputs) > 0 && json_object_set(body, "inputs", o->inputs) < 0) ||
             (json_object_size(o->limits) > 0 && json_object_set(body, "limits", o->limits) < 0) ||
             (o->priority && json_object_set(body, "priority", o->priority) < 0))
                 return oom();

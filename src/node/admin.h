@@ -31,6 +31,8 @@ void node_route_groups_member_remove(struct http_request *req, void *userdata);
 /* PATCH .../acl on a job, an app, a user or a group: {"mode", "group", "owner"}. */
 void node_route_jobs_acl(struct http_request *req, void *userdata);
 void node_route_apps_acl(struct http_request *req, void *userdata);
+/* Confidential data: a mode with a group or other bit, or a group, is 403 confidential. */
+void node_route_data_acl(struct http_request *req, void *userdata);
 void node_route_users_acl(struct http_request *req, void *userdata);
 void node_route_groups_acl(struct http_request *req, void *userdata);
 void node_route_sessions_list(struct http_request *req, void *userdata);

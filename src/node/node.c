@@ -255,6 +255,12 @@ static const struct http_route routes[] = {
         {"GET", "/api/v1/apps/{name}", "apps_get", node_route_apps_get},
         {"PUT", "/api/v1/apps/{name}", "apps_replace", node_route_apps_replace},
         {"DELETE", "/api/v1/apps/{name}", "apps_delete", node_route_apps_delete},
+        {"POST", "/api/v1/data", "data_create", node_route_data_create, &node_data_upload_body},
+        {"GET", "/api/v1/data", "data_list", node_route_data_list},
+        {"GET", "/api/v1/data/{id}", "data_get", node_route_data_get},
+        {"GET", "/api/v1/data/{id}/content", "data_content", node_route_data_content},
+        {"DELETE", "/api/v1/data/{id}", "data_delete", node_route_data_delete},
+        {"PATCH", "/api/v1/data/{id}/acl", "data_acl", node_route_data_acl},
         {"POST", "/api/v1/jobs", "jobs_create", node_route_jobs_create},
         {"GET", "/api/v1/jobs", "jobs_list", node_route_jobs_list},
         {"GET", "/api/v1/jobs/{id}", "jobs_get", node_route_jobs_get},
@@ -338,6 +344,7 @@ static int start_http(struct node *n, struct http_route *table, size_t n_routes)
                 .max_connections_per_ip = n->opts.max_connections_per_ip,
                 .timeout_s = n->opts.timeout_s,
                 .max_body = n->opts.max_body,
+                .max_raw_body = n->opts.data_max,
                 .routes = table,
                 .n_routes = n_routes,
                 .userdata = n,
@@ -417,6 +424,7 @@ int node_run(struct node_options *opts)
                 log_set_level(LOG_LEVEL_INFO);
         (void) pthread_mutex_init(&n->pool_lock, NULL);
         (void) pthread_mutex_init(&n->throttle_lock, NULL);
+        (void) pthread_mutex_init(&n->data_lock, NULL);
 
         r = auth_init();
         if (r < 0) {
@@ -560,6 +568,7 @@ finish:
         free(n->work_root);
         (void) pthread_mutex_destroy(&n->pool_lock);
         (void) pthread_mutex_destroy(&n->throttle_lock);
+        (void) pthread_mutex_destroy(&n->data_lock);
         free(n);
         return ret;
 }

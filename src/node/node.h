@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "api/http.h"
+#include "api/jobspec.h"
 #include "api/metrics.h"
 #include "auth/access.h"
 #include "blob/blob.h"
@@ -42,6 +43,9 @@
 #define NODE_LOGIN_WINDOW_S      300
 #define NODE_WORK_SIZE_DEFAULT   (UINT64_C(256) << 20) /* a job's /work tmpfs */
 #define NODE_STORE_POOL_MAX      32
+#define NODE_DATA_MAX_DEFAULT    (UINT64_C(64) << 20) /* bytes of a data object */
+#define NODE_DATA_MAX_LIMIT      (UINT64_C(1) << 40)
+#define NODE_DATA_PAGE_DEFAULT   100
 
 struct node_options {
         char *state_dir;
@@ -51,6 +55,7 @@ struct node_options {
         uint64_t token_ttl_s;
         uint64_t work_size; /* bytes of a job's /work */
         size_t max_body;    /* bytes of a request body */
+        uint64_t data_max;  /* bytes of a data object (an upload) */
         unsigned max_connections;
         unsigned max_connections_per_ip;
         unsigned timeout_s;
@@ -108,6 +113,10 @@ struct node {
         pthread_mutex_t pool_lock;
         struct store *pool[NODE_STORE_POOL_MAX];
         unsigned n_pool;
+
+        /* Held while a data object's blob and row are made or removed together, so that a
+         * deletion never removes a blob that an upload is about to name. */
+        pthread_mutex_t data_lock;
 
         pthread_mutex_t throttle_lock;
         struct node_throttle_entry throttle[NODE_THROTTLE_ENTRIES];
@@ -214,6 +223,23 @@ void node_route_jobs_events(struct http_request *req, void *userdata);
 void node_route_jobs_blob(struct http_request *req, void *userdata);
 /* The public JSON of a job (with its result if with_result). */
 json_t *node_job_json(struct store *st, const struct store_job *j, bool with_result);
+
+/* ---- routes-data.c ---- */
+
+/* POST /api/v1/data?name=&mode=&group=: a raw body (application/octet-stream). */
+extern const struct http_raw_body node_data_upload_body;
+void node_route_data_create(struct http_request *req, void *userdata);
+void node_route_data_list(struct http_request *req, void *userdata);
+void node_route_data_get(struct http_request *req, void *userdata);
+void node_route_data_content(struct http_request *req, void *userdata);
+void node_route_data_delete(struct http_request *req, void *userdata);
+/*
+ * The inputs of a job about to be submitted by c: each must exist and be visible (else 404,
+ * naming it), executable by c (403), not confidential (422 confidential_data), and all of them
+ * together fit in a job's work directory (413). 0, or the request has been answered.
+ */
+int node_check_inputs(struct node *n, struct store *st, struct http_request *req,
+                      const struct node_caller *c, const struct jobspec *js);
 
 /* ---- runner.c ---- */
 

@@ -319,7 +319,8 @@ static const struct json_field acl_fields[] = {
 struct acl_target {
         enum store_kind kind;
         int64_t id;
-        char job_id[STORE_JOB_ID_SIZE];
+        char job_id[STORE_JOB_ID_SIZE]; /* a job's or a data object's */
+        bool confidential;              /* confidential data: private for good */
         struct store_acl acl;
         char object[96]; /* "job:ID", for the audit */
         const char *what;
@@ -328,7 +329,8 @@ struct acl_target {
 /* The object of the path, whatever the caller may do to it (auth/ decides below). */
 static int find_target(struct http_request *req, struct store *st, struct acl_target *t)
 {
-        const char *name = http_request_param(req, t->kind == STORE_KIND_JOB ? "id" : "name");
+        const char *name = http_request_param(
+                req, t->kind == STORE_KIND_JOB || t->kind == STORE_KIND_DATA ? "id" : "name");
         int r = -ENOENT;
 
         if (!name)
@@ -343,6 +345,19 @@ static int find_target(struct http_request *req, struct store *st, struct acl_ta
                 if (r >= 0) {
                         memcpy(t->job_id, j.id, sizeof(t->job_id));
                         t->acl = j.acl;
+                }
+                break;
+        }
+        case STORE_KIND_DATA: {
+                _cleanup_(store_data_clear) struct store_data d = {};
+
+                t->what = "data";
+                if (store_data_id_valid(name))
+                        r = store_data_get(st, name, &d);
+                if (r >= 0) {
+                        memcpy(t->job_id, d.id, sizeof(t->job_id));
+                        t->acl = d.acl;
+                        t->confidential = d.confidential;
                 }
                 break;
         }
@@ -452,6 +467,8 @@ static void acl_route(struct http_request *req, struct node *n, enum store_kind 
                 r = auth_check_chmod(&c.subject, &obj, m);
                 if (r < 0)
                         goto denied;
+                if (t.confidential && (m & 077))
+                        goto confidential;
                 obj.mode = t.acl.mode = m;
         }
         if (group) {
@@ -468,6 +485,8 @@ static void acl_route(struct http_request *req, struct node *n, enum store_kind 
                 r = auth_check_chgrp(&c.subject, &obj, g.id);
                 if (r < 0)
                         goto denied;
+                if (t.confidential && g.id != 0)
+                        goto confidential;
                 obj.group = t.acl.group = g.id;
         }
         if (owner) {
@@ -486,8 +505,9 @@ static void acl_route(struct http_request *req, struct node *n, enum store_kind 
                 obj.owner = t.acl.owner = u.id;
         }
 
-        r = kind == STORE_KIND_JOB ? store_job_set_acl(st, t.job_id, &t.acl)
-                                   : store_object_set_acl(st, kind, t.id, &t.acl);
+        r = kind == STORE_KIND_JOB    ? store_job_set_acl(st, t.job_id, &t.acl)
+            : kind == STORE_KIND_DATA ? store_data_set_acl(st, t.job_id, &t.acl)
+                                      : store_object_set_acl(st, kind, t.id, &t.acl);
         if (r < 0) {
                 (void) http_reply_errno(req, r, "cannot change the %s", t.what);
                 goto out;
@@ -496,6 +516,13 @@ static void acl_route(struct http_request *req, struct node *n, enum store_kind 
                    "mode %04o->%04o group %" PRId64 "->%" PRId64 " owner %" PRId64 "->%" PRId64,
                    old.mode, t.acl.mode, old.group, t.acl.group, old.owner, t.acl.owner);
         (void) http_reply_json(req, 200, acl_json(st, &t.acl));
+        goto out;
+confidential:
+        /* Whoever asks, an administrator too: a certificate or a key never leaves its owner. */
+        node_audit(st, &c, req, "denied", t.object, "acl change: confidential data");
+        (void) http_reply_error(req, 403, "confidential",
+                                "confidential data stays private: no group, no group or other "
+                                "permission");
         goto out;
 denied:
         if (r == -EPERM || r == -EACCES)
@@ -508,6 +535,11 @@ out:
 void node_route_jobs_acl(struct http_request *req, void *userdata)
 {
         acl_route(req, userdata, STORE_KIND_JOB);
+}
+
+void node_route_data_acl(struct http_request *req, void *userdata)
+{
+        acl_route(req, userdata, STORE_KIND_DATA);
 }
 
 void node_route_apps_acl(struct http_request *req, void *userdata)

@@ -192,6 +192,16 @@ void node_route_jobs_create(struct http_request *req, void *userdata)
                 (void) http_reply_error(req, err.status, err.code, "%s", err.message);
                 goto out;
         }
+        for (size_t i = 0; js.source && i < js.n_inputs; i++)
+                if (strcmp(js.inputs[i].path, spec.source_file) == 0) {
+                        (void) http_reply_error(req, 400, "conflicting_fields",
+                                                "input %zu's path is where the app puts the "
+                                                "source ('%s')",
+                                                i, spec.source_file);
+                        goto out;
+                }
+        if (node_check_inputs(n, st, req, &c, &js) < 0)
+                goto out;
 
         job_acl = (struct store_acl){.owner = c.user_id, .group = 0, .mode = acl.mode};
         r = store_job_insert(st, a.id, &job_acl, js.priority, body, id);

@@ -364,6 +364,100 @@ static void set_error(char **ret, const char *fmt, ...)
         va_end(ap);
 }
 
+/*
+ * Copies the job's inputs into its work directory, each verified (size and SHA-256) in the same
+ * pass as it is copied: a damaged one fails the job (input_corrupt, Warren's fault) before the
+ * sandbox starts, and its file is removed, so no byte of it reaches the job. The owner's right to
+ * use each input is checked again: it may have changed since the job was queued.
+ */
+static int copy_inputs(struct node *n, struct store *st, const struct store_job *job,
+                       const struct jobspec *js, int dirfd, char **ret_error)
+{
+        _cleanup_(store_user_clear) struct store_user owner = {};
+        _cleanup_free_ int64_t *groups = NULL;
+        struct auth_subject who;
+        size_t n_groups = 0;
+        int r;
+
+        if (js->n_inputs == 0)
+                return 0;
+        r = store_user_get(st, job->acl.owner, &owner);
+        if (r >= 0)
+                r = store_user_groups(st, owner.id, &groups, &n_groups);
+        if (r < 0)
+                return set_error(ret_error, "input_denied: the job's owner cannot be read: %s",
+                                 strerror(-r)),
+                       r;
+        who = (struct auth_subject){.user = owner.id,
+                                    .rights = (enum auth_rights) owner.rights,
+                                    .groups = groups,
+                                    .n_groups = n_groups};
+        if (owner.state != STORE_USER_ACTIVE)
+                who.rights = AUTH_RIGHTS_NONE;
+
+        for (size_t i = 0; i < js->n_inputs; i++) {
+                _cleanup_(store_data_clear) struct store_data d = {};
+                _cleanup_close_ int fd = -EBADF;
+                const char *id = js->inputs[i].data, *path = js->inputs[i].path;
+                struct auth_object obj;
+
+                r = store_data_get(st, id, &d);
+                if (r == -ENOENT)
+                        return set_error(ret_error,
+                                         "input_missing: the data '%s' (input %zu) is gone", id, i),
+                               r;
+                if (r < 0)
+                        return set_error(ret_error, "cannot read the data '%s': %s", id,
+                                         strerror(-r)),
+                               r;
+                obj = node_acl_object(&d.acl);
+                r = auth_check(&who, AUTH_ACTION_DATA_USE, &obj, AUTH_PERM_EXEC);
+                if (r < 0 || d.confidential)
+                        return set_error(ret_error,
+                                         "input_denied: the job's owner may no longer use the data "
+                                         "'%s' (input %zu)",
+                                         id, i),
+                               -EPERM;
+                fd = openat(dirfd, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                            0644);
+                if (fd < 0 || fchmod(fd, 0644) < 0) {
+                        r = -errno;
+                        return set_error(ret_error, "cannot write the input '%s': %s", path,
+                                         strerror(-r)),
+                               r;
+                }
+                r = blob_copy_to_fd(n->blobs, d.sha256, d.size, fd);
+                if (r < 0) {
+                        (void) unlinkat(dirfd, path, 0);
+                        if (r == -EBADMSG || r == -ENOENT) {
+                                char object[64];
+
+                                log_error("event=data_corrupt data=%s sha256=%s job=%s", d.id,
+                                          d.sha256, job->id);
+                                (void) snprintf(object, sizeof(object), "data:%s", d.id);
+                                (void) store_audit_append(st, 0, "data_corrupt", object,
+                                                          "as an input of a job", NULL);
+                                return set_error(ret_error,
+                                                 "input_corrupt: the data '%s' (input %zu) does "
+                                                 "not match its size and SHA-256",
+                                                 id, i),
+                                       -EBADMSG;
+                        }
+                        return set_error(ret_error, "cannot copy the input '%s': %s", path,
+                                         r == -ENOSPC ? "the work directory is full"
+                                                      : strerror(-r)),
+                               r;
+                }
+                if (close(TAKE_FD(fd)) < 0) {
+                        r = -errno;
+                        return set_error(ret_error, "cannot write the input '%s': %s", path,
+                                         strerror(-r)),
+                               r;
+                }
+        }
+        return 0;
+}
+
 /* Runs the claimed job; returns its result (JSON text) or an error text in *ret_error. */
 static int run_job(struct node_runner *ru, struct store *st, const struct store_job *job,
                    char **ret_result, char **ret_error)
@@ -414,6 +508,9 @@ static int run_job(struct node_runner *ru, struct store *st, const struct store_
                 set_error(ret_error, "cannot write the job's files: %s", strerror(-r));
                 goto out;
         }
+        r = copy_inputs(n, st, job, &js, wd.fd, ret_error);
+        if (r < 0)
+                goto out;
 
         for (int i = 0; i < 2; i++) {
                 const struct app_step *step = i == 0 ? &spec.build : &spec.run;

@@ -29,7 +29,8 @@
  * The schema is versioned with PRAGMA user_version. migrations[i] brings a file from version i to
  * i + 1; store_open() applies the missing ones in one IMMEDIATE transaction (re-reading the
  * version under the lock, as two connections may open a new file at once). Version 1 is the
- * first schema; version 2 adds the audit log; version 3 the OpenID Connect identities. An existing
+ * first schema; version 2 adds the audit log; version 3 the OpenID Connect identities; version 4
+ * data objects. An existing
  * file upgrades in place on its next open; a migration never rewrites the rows already there.
  *
  * The audit log is append-only twice over: this module has no statement that changes or removes
@@ -171,10 +172,30 @@ static const char *const migrations[] = {
         "  PRIMARY KEY (issuer, subject)"
         ") STRICT, WITHOUT ROWID;"
         "CREATE INDEX identities_user ON identities(user_id);",
+
+        /* 3 → 4: data objects; their content is in the blob store, under sha256. Confidential
+         * data stays private whatever statement runs: the last CHECK. */
+        "CREATE TABLE data ("
+        "  seq INTEGER PRIMARY KEY,"
+        "  id TEXT NOT NULL UNIQUE CHECK (length(id) = 32),"
+        "  name TEXT NOT NULL CHECK (length(CAST(name AS BLOB)) BETWEEN 1 AND 255),"
+        "  size INTEGER NOT NULL CHECK (size >= 0),"
+        "  sha256 TEXT NOT NULL CHECK (length(sha256) = 64),"
+        "  confidential INTEGER NOT NULL CHECK (confidential IN (0, 1)),"
+        "  owner_id INTEGER NOT NULL,"
+        "  group_id INTEGER NOT NULL,"
+        "  mode INTEGER NOT NULL CHECK (mode BETWEEN 0 AND 511),"
+        "  created_at INTEGER NOT NULL,"
+        "  CHECK (confidential = 0 OR (group_id = 0 AND (mode & 63) = 0))"
+        ") STRICT;"
+        "CREATE INDEX data_created ON data(created_at, id);"
+        "CREATE INDEX data_sha256 ON data(sha256);",
 };
 
 /* The schema's CHECKs spell the bounds of store.h as numbers. */
 _Static_assert(STORE_IDENTITY_TEXT_MAX == 256, "identities: the CHECKs of migration 2 → 3");
+_Static_assert(STORE_DATA_NAME_MAX == 255 && STORE_DATA_ID_LEN == 32 && STORE_SHA256_LEN == 64,
+               "data: the CHECKs of migration 3 → 4");
 _Static_assert(STORE_NAME_MAX == 64, "names: CHECK (length(name) BETWEEN 1 AND 64)");
 _Static_assert(STORE_AUDIT_EVENT_MAX == 64 && STORE_AUDIT_OBJECT_MAX == 256 &&
                        STORE_AUDIT_DETAIL_MAX == 1024 && STORE_AUDIT_PEER_MAX == 64,
@@ -1905,7 +1926,7 @@ int store_job_get(struct store *s, const char *id, struct store_job *ret)
  * 0004 = 4). Owner 0 and group 0 match no one. The reader's groups come bound as one JSON array of
  * integers, so the statement text never depends on them.
  */
-#define JOB_READER_CLAUSE                                                                   \
+#define READER_CLAUSE                                                                       \
         " AND (CASE WHEN owner_id != 0 AND owner_id = :reader THEN mode & 256"              \
         " WHEN group_id != 0 AND group_id IN (SELECT value FROM json_each(:reader_groups))" \
         " THEN mode & 32 ELSE mode & 4 END) != 0"
@@ -1913,22 +1934,22 @@ int store_job_get(struct store *s, const char *id, struct store_job *ret)
 /* "[g1,g2,...]": at most STORE_USER_GROUPS_MAX ids of at most 19 digits, commas, brackets. */
 #define READER_GROUPS_JSON_SIZE (STORE_USER_GROUPS_MAX * 20 + 3)
 
-static int reader_groups_json(const struct store_job_filter *f,
+static int reader_groups_json(const int64_t *groups, size_t n,
                               char ret[static READER_GROUPS_JSON_SIZE])
 {
         size_t len = 0;
         int r;
 
-        if (f->n_reader_groups > STORE_USER_GROUPS_MAX)
+        if (n > STORE_USER_GROUPS_MAX)
                 return -E2BIG;
-        if (f->n_reader_groups > 0 && !f->reader_groups)
+        if (n > 0 && !groups)
                 return -EINVAL;
         ret[len++] = '[';
-        for (size_t i = 0; i < f->n_reader_groups; i++) {
-                if (f->reader_groups[i] < 0)
+        for (size_t i = 0; i < n; i++) {
+                if (groups[i] < 0)
                         return -EINVAL;
                 r = snprintf(ret + len, READER_GROUPS_JSON_SIZE - len, "%s%" PRIi64,
-                             i > 0 ? "," : "", f->reader_groups[i]);
+                             i > 0 ? "," : "", groups[i]);
                 assert(r > 0 && (size_t) r < READER_GROUPS_JSON_SIZE - len);
                 len += (size_t) r;
         }
@@ -1960,7 +1981,7 @@ int store_job_list(struct store *s, const struct store_job_filter *f, struct sto
         if (f->by_reader) {
                 if (f->reader < 0)
                         return -EINVAL;
-                r = reader_groups_json(f, groups_json);
+                r = reader_groups_json(f->reader_groups, f->n_reader_groups, groups_json);
                 if (r < 0)
                         return r;
         }
@@ -1970,7 +1991,7 @@ int store_job_list(struct store *s, const struct store_job_filter *f, struct sto
         /* Constant fragments only; the values are bound. */
         r = snprintf(sql, sizeof(sql), "SELECT %s FROM jobs WHERE 1%s%s%s%s %s",
                      JOB_SUMMARY_COLUMNS, f->owner > 0 ? " AND owner_id = :owner" : "",
-                     f->by_state ? " AND state = :state" : "", by_reader ? JOB_READER_CLAUSE : "",
+                     f->by_state ? " AND state = :state" : "", by_reader ? READER_CLAUSE : "",
                      cursor ? " AND (created_at, id) < (:after_created_at, :after_id)" : "",
                      "ORDER BY created_at DESC, id DESC LIMIT :limit");
         assert(r > 0 && (size_t) r < sizeof(sql));
@@ -2231,6 +2252,313 @@ int store_job_count_by_state(struct store *s, uint64_t ret_counts[static _STORE_
         return 0;
 }
 
+/* ---- data ---- */
+
+#define DATA_COLUMNS "id, name, size, sha256, confidential, owner_id, group_id, mode, created_at"
+
+void store_data_clear(struct store_data *d)
+{
+        if (!d)
+                return;
+        free(d->name);
+        *d = (struct store_data){};
+}
+
+struct store_data *store_data_array_free(struct store_data *d, size_t n)
+{
+        for (size_t i = 0; d && i < n; i++)
+                store_data_clear(&d[i]);
+        free(d);
+        return NULL;
+}
+
+bool store_data_name_valid(const char *name)
+{
+        size_t n;
+
+        if (!name)
+                return false;
+        n = strnlen(name, STORE_DATA_NAME_MAX + 1);
+        if (n == 0 || n > STORE_DATA_NAME_MAX || !utf8_valid(name, n))
+                return false;
+        if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                unsigned char c = (unsigned char) name[i];
+
+                if (c == '/' || c < 0x20 || c == 0x7f)
+                        return false;
+                /* C1 controls, U+0080..U+009F: 0xc2 0x80..0x9f in UTF-8 */
+                if (c == 0xc2 && i + 1 < n && (unsigned char) name[i + 1] <= 0x9f)
+                        return false;
+        }
+        return true;
+}
+
+bool store_data_id_valid(const char *id)
+{
+        return store_job_id_valid(id);
+}
+
+bool store_sha256_valid(const char *s)
+{
+        if (!s)
+                return false;
+        for (size_t i = 0; i < STORE_SHA256_LEN; i++)
+                if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+                        return false;
+        return s[STORE_SHA256_LEN] == '\0';
+}
+
+static int data_from_row(sqlite3_stmt *st, struct store_data *ret)
+{
+        _cleanup_(store_data_clear) struct store_data d = {};
+        const unsigned char *id, *sha;
+        int64_t size;
+        int r;
+
+        id = sqlite3_column_text(st, 0);
+        sha = sqlite3_column_text(st, 3);
+        if (!id || !sha)
+                return -EBADMSG;
+        if (!store_data_id_valid((const char *) id) || !store_sha256_valid((const char *) sha))
+                return -EBADMSG;
+        memcpy(d.id, id, STORE_DATA_ID_SIZE);
+        memcpy(d.sha256, sha, STORE_SHA256_SIZE);
+        r = column_strdup(st, 1, &d.name);
+        if (r < 0)
+                return r;
+        if (!d.name)
+                return -EBADMSG;
+        size = sqlite3_column_int64(st, 2);
+        if (size < 0)
+                return -EBADMSG;
+        d.size = (uint64_t) size;
+        d.confidential = sqlite3_column_int(st, 4) != 0;
+        acl_from_row(st, 5, &d.acl);
+        d.created_at = sqlite3_column_int64(st, 8);
+        *ret = d;
+        d = (struct store_data){};
+        return 0;
+}
+
+int store_data_insert(struct store *s, const char *name, uint64_t size, const char *sha256,
+                      bool confidential, const struct store_acl *acl,
+                      char ret_id[static STORE_DATA_ID_SIZE])
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        char id[STORE_DATA_ID_SIZE];
+        int r;
+
+        if (!store_data_name_valid(name) || !store_sha256_valid(sha256) || size > INT64_MAX)
+                return -EINVAL;
+        r = check_acl(acl);
+        if (r < 0)
+                return r;
+        r = job_id_new(id);
+        if (r < 0)
+                return r;
+        r = prepare(s,
+                    "INSERT INTO data (id, name, size, sha256, confidential, owner_id, group_id,"
+                    " mode, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    &st);
+        if (r < 0)
+                return r;
+        r = bind(s, st, "ttltillil", id, name, (int64_t) size, sha256, confidential ? 1 : 0,
+                 acl->owner, acl->group, (int) acl->mode, now());
+        if (r < 0)
+                return r;
+        r = step_done(s, st);
+        if (r < 0)
+                return r;
+        memcpy(ret_id, id, STORE_DATA_ID_SIZE);
+        return 0;
+}
+
+int store_data_get(struct store *s, const char *id, struct store_data *ret)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        struct store_data d;
+        int r;
+
+        if (!store_data_id_valid(id))
+                return -EINVAL;
+        r = prepare(s, "SELECT " DATA_COLUMNS " FROM data WHERE id = ?", &st);
+        if (r < 0)
+                return r;
+        r = bind(s, st, "t", id);
+        if (r < 0)
+                return r;
+        r = step(s, st);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return -ENOENT;
+        r = data_from_row(st, &d);
+        if (r < 0)
+                return r;
+        *ret = d;
+        return 0;
+}
+
+int store_data_list(struct store *s, const struct store_data_filter *f, struct store_data **ret,
+                    size_t *ret_n)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        struct store_data *list = NULL;
+        char groups_json[READER_GROUPS_JSON_SIZE] = "[]";
+        bool cursor, by_reader;
+        char sql[1024];
+        size_t n = 0;
+        int r;
+
+        if (!f)
+                return -EINVAL;
+        cursor = f->after_id && f->after_id[0];
+        if (cursor && !store_data_id_valid(f->after_id))
+                return -EINVAL;
+        r = check_limit(f->limit);
+        if (r < 0)
+                return r;
+        if (f->by_reader) {
+                if (f->reader < 0)
+                        return -EINVAL;
+                r = reader_groups_json(f->reader_groups, f->n_reader_groups, groups_json);
+                if (r < 0)
+                        return r;
+        }
+        by_reader = f->by_reader && !f->reader_is_admin;
+
+        /* Constant fragments only; the values are bound. */
+        r = snprintf(sql, sizeof(sql), "SELECT %s FROM data WHERE 1%s%s %s", DATA_COLUMNS,
+                     by_reader ? READER_CLAUSE : "",
+                     cursor ? " AND (created_at, id) < (:after_created_at, :after_id)" : "",
+                     "ORDER BY created_at DESC, id DESC LIMIT :limit");
+        assert(r > 0 && (size_t) r < sizeof(sql));
+        r = prepare(s, sql, &st);
+        if (r < 0)
+                return r;
+
+        struct {
+                const char *name;
+                bool text;
+                int64_t v;
+                const char *t;
+        } params[] = {
+                {":reader", false, f->reader, NULL},
+                {":reader_groups", true, 0, groups_json},
+                {":after_created_at", false, f->after_created_at, NULL},
+                {":after_id", true, 0, f->after_id},
+                {":limit", false, (int64_t) f->limit, NULL},
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(params); i++) {
+                int idx = sqlite3_bind_parameter_index(st, params[i].name), rc;
+
+                if (idx == 0)
+                        continue;
+                rc = params[i].text ? sqlite3_bind_text(st, idx, params[i].t, -1, SQLITE_STATIC)
+                                    : sqlite3_bind_int64(st, idx, params[i].v);
+                if (rc != SQLITE_OK)
+                        return sqlite_errno(s->db, rc);
+        }
+
+        list = calloc(f->limit, sizeof(*list));
+        if (!list)
+                return -ENOMEM;
+        while ((r = step(s, st)) > 0 && n < f->limit) {
+                r = data_from_row(st, &list[n]);
+                if (r < 0)
+                        break;
+                n++;
+        }
+        if (r < 0) {
+                (void) store_data_array_free(list, n);
+                return r;
+        }
+        if (n == 0)
+                list = (free(list), NULL);
+        *ret = list;
+        *ret_n = n;
+        return 0;
+}
+
+/* 1 if a data object has the digest or a job's spec or result mentions it; inside or outside a
+ * transaction. A digest is 64 hex digits: a textual match in a job's JSON is a reference or a
+ * coincidence no one can arrange without the content, and keeping a blob is the safe side. */
+static int blob_referenced(struct store *s, const char *sha256)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        r = prepare(s,
+                    "SELECT EXISTS (SELECT 1 FROM data WHERE sha256 = ?1)"
+                    " OR EXISTS (SELECT 1 FROM jobs WHERE instr(result, ?1) > 0"
+                    "            OR instr(spec, ?1) > 0)",
+                    &st);
+        if (r < 0)
+                return r;
+        r = bind(s, st, "t", sha256);
+        if (r < 0)
+                return r;
+        r = step(s, st);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return -EIO;
+        return sqlite3_column_int(st, 0) != 0;
+}
+
+int store_blob_referenced(struct store *s, const char *sha256)
+{
+        if (!store_sha256_valid(sha256))
+                return -EINVAL;
+        return blob_referenced(s, sha256);
+}
+
+int store_data_delete(struct store *s, const char *id, bool *ret_unreferenced)
+{
+        _cleanup_(tx_rollbackp) struct store *tx = NULL;
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        char sha[STORE_SHA256_SIZE];
+        const unsigned char *t;
+        int r, referenced;
+
+        if (!store_data_id_valid(id))
+                return -EINVAL;
+        r = tx_begin(s, &tx);
+        if (r < 0)
+                return r;
+        r = prepare(s, "DELETE FROM data WHERE id = ? RETURNING sha256", &st);
+        if (r < 0)
+                return r;
+        r = bind(s, st, "t", id);
+        if (r < 0)
+                return r;
+        r = step(s, st);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return -ENOENT;
+        t = sqlite3_column_text(st, 0);
+        if (!t || !store_sha256_valid((const char *) t))
+                return -EBADMSG;
+        memcpy(sha, t, sizeof(sha));
+        r = step_done(s, st);
+        if (r < 0)
+                return r;
+        st = (sqlite3_finalize(st), NULL);
+        referenced = blob_referenced(s, sha);
+        if (referenced < 0)
+                return referenced;
+        r = tx_commit(&tx);
+        if (r < 0)
+                return r;
+        if (ret_unreferenced)
+                *ret_unreferenced = referenced == 0;
+        return 0;
+}
+
 /* ---- acls ---- */
 
 /* Constant statements, one per kind: the table name is never assembled at run time. */
@@ -2239,6 +2567,7 @@ static const char *const set_acl_sql[_STORE_KIND_MAX] = {
         [STORE_KIND_GROUP] = "UPDATE groups SET owner_id = ?, group_id = ?, mode = ? WHERE id = ?",
         [STORE_KIND_APP] = "UPDATE apps SET owner_id = ?, group_id = ?, mode = ? WHERE id = ?",
         [STORE_KIND_JOB] = "UPDATE jobs SET owner_id = ?, group_id = ?, mode = ? WHERE id = ?",
+        [STORE_KIND_DATA] = "UPDATE data SET owner_id = ?, group_id = ?, mode = ? WHERE id = ?",
 };
 
 /* 0 if a row with this id is in the table, -ENOENT if not; the SQL selects by one id. */
@@ -2262,9 +2591,9 @@ static int row_exists(struct store *s, const char *sql, int64_t id)
 /*
  * Checks the new owner and group and updates the object in one transaction: the write lock is
  * taken first, so neither can be deleted between the check and the update. The object is
- * job_id (a job) if not NULL, else id.
+ * text_id (a job or data) if not NULL, else id.
  */
-static int set_acl(struct store *s, enum store_kind kind, int64_t id, const char *job_id,
+static int set_acl(struct store *s, enum store_kind kind, int64_t id, const char *text_id,
                    const struct store_acl *acl)
 {
         _cleanup_(tx_rollbackp) struct store *tx = NULL;
@@ -2290,8 +2619,8 @@ static int set_acl(struct store *s, enum store_kind kind, int64_t id, const char
         r = prepare(s, set_acl_sql[kind], &st);
         if (r < 0)
                 return r;
-        r = job_id ? bind(s, st, "llit", acl->owner, acl->group, (int) acl->mode, job_id)
-                   : bind(s, st, "llil", acl->owner, acl->group, (int) acl->mode, id);
+        r = text_id ? bind(s, st, "llit", acl->owner, acl->group, (int) acl->mode, text_id)
+                    : bind(s, st, "llil", acl->owner, acl->group, (int) acl->mode, id);
         if (r < 0)
                 return r;
         r = update_one(s, st);
@@ -2314,6 +2643,13 @@ int store_job_set_acl(struct store *s, const char *job_id, const struct store_ac
         if (!store_job_id_valid(job_id))
                 return -EINVAL;
         return set_acl(s, STORE_KIND_JOB, 0, job_id, acl);
+}
+
+int store_data_set_acl(struct store *s, const char *data_id, const struct store_acl *acl)
+{
+        if (!store_data_id_valid(data_id))
+                return -EINVAL;
+        return set_acl(s, STORE_KIND_DATA, 0, data_id, acl);
 }
 
 /* ---- audit ---- */

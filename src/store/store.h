@@ -42,7 +42,7 @@
  * deleted one.
  *
  * Schema. PRAGMA user_version numbers the schema: 1 the first, 2 adds the audit log, 3 the
- * identities of OpenID Connect users. store_open()
+ * identities of OpenID Connect users, 4 data objects. store_open()
  * upgrades an older file in place, keeping its data, in one transaction.
  */
 
@@ -65,6 +65,11 @@
 #define STORE_JOB_ID_LEN        32          /* lowercase hex digits of 16 random bytes */
 #define STORE_JOB_ID_SIZE       (STORE_JOB_ID_LEN + 1)
 #define STORE_BUSY_TIMEOUT_MS   5000
+#define STORE_DATA_NAME_MAX     255              /* a data object's name (a file name), in bytes */
+#define STORE_DATA_ID_LEN       STORE_JOB_ID_LEN /* data ids look like job ids */
+#define STORE_DATA_ID_SIZE      (STORE_DATA_ID_LEN + 1)
+#define STORE_SHA256_LEN        64 /* lowercase hex digits of a SHA-256 */
+#define STORE_SHA256_SIZE       (STORE_SHA256_LEN + 1)
 #define STORE_AUDIT_EVENT_MAX   64  /* an audit event name, in bytes */
 #define STORE_AUDIT_OBJECT_MAX  256 /* an audit record's texts, in bytes: longer ones are cut */
 #define STORE_AUDIT_DETAIL_MAX  1024
@@ -86,6 +91,7 @@ enum store_kind {
         STORE_KIND_GROUP,
         STORE_KIND_APP,
         STORE_KIND_JOB,
+        STORE_KIND_DATA,
         _STORE_KIND_MAX,
 };
 
@@ -380,6 +386,72 @@ int store_jobs_requeue_running(struct store *s, uint64_t *ret_count);
 /* The number of jobs in each state, indexed by enum store_job_state. */
 int store_job_count_by_state(struct store *s, uint64_t ret_counts[static _STORE_JOB_STATE_MAX]);
 
+/* ---- data ---- */
+
+/*
+ * A data object: a named byte string whose content lives in the blob store under its SHA-256;
+ * the store keeps its name, size, digest and acl. Confidential data (an X.509 certificate, a
+ * private key: the API decides) is private for good: the schema refuses any row where a
+ * confidential object has a group or a group or other bit (a CHECK, so no statement can widen
+ * it; such an insert or acl change is -EINVAL).
+ */
+struct store_data {
+        char id[STORE_DATA_ID_SIZE];
+        char *name;
+        uint64_t size;
+        char sha256[STORE_SHA256_SIZE];
+        bool confidential;
+        struct store_acl acl;
+        int64_t created_at;
+};
+
+void store_data_clear(struct store_data *d);
+struct store_data *store_data_array_free(struct store_data *d, size_t n);
+
+/* True if name is 1..STORE_DATA_NAME_MAX bytes of UTF-8 without '/' or a control character
+ * (C0, DEL, C1), and not "." or "..": a file name a job's directory can hold. */
+bool store_data_name_valid(const char *name);
+/* True if id is STORE_DATA_ID_LEN lowercase hex digits. */
+bool store_data_id_valid(const char *id);
+/* True if s is STORE_SHA256_LEN lowercase hex digits. */
+bool store_sha256_valid(const char *s);
+
+/*
+ * Inserts a data object and returns its random id (as store_job_insert()). -EINVAL for a bad
+ * name, digest or acl, or a confidential acl that is not private (group != 0 or mode & 077).
+ */
+int store_data_insert(struct store *s, const char *name, uint64_t size, const char *sha256,
+                      bool confidential, const struct store_acl *acl,
+                      char ret_id[static STORE_DATA_ID_SIZE]);
+/* -EINVAL for a malformed id, -ENOENT for an unknown one. */
+int store_data_get(struct store *s, const char *id, struct store_data *ret);
+
+/* As struct store_job_filter's reader and cursor fields, with the same rule. */
+struct store_data_filter {
+        bool by_reader;
+        int64_t reader;
+        bool reader_is_admin;
+        const int64_t *reader_groups;
+        size_t n_reader_groups;
+        int64_t after_created_at;
+        const char *after_id; /* NULL or "": the first page */
+        size_t limit;         /* 1..STORE_LIST_MAX */
+};
+
+/* Data newest first (created_at, then id, descending) that pass the filter; as store_job_list(). */
+int store_data_list(struct store *s, const struct store_data_filter *filter,
+                    struct store_data **ret, size_t *ret_n);
+
+/*
+ * Deletes the data object, and says in *ret_unreferenced (may be NULL) whether its blob is now
+ * unreferenced: no other data object has its digest and no job's spec or result mentions it (a
+ * conservative textual test: a job result names its blobs by digest), decided in the same
+ * transaction. -ENOENT if there is no such object.
+ */
+int store_data_delete(struct store *s, const char *id, bool *ret_unreferenced);
+/* 1 if a data object has this digest or a job's spec or result mentions it, else 0. */
+int store_blob_referenced(struct store *s, const char *sha256);
+
 /* ---- acls (chmod, chgrp, chown) ---- */
 
 /*
@@ -388,7 +460,7 @@ int store_job_count_by_state(struct store *s, uint64_t ret_counts[static _STORE_
  * group) are stored as they are (unlike store_user_create(), owner 0 does not mean "itself");
  * an owner or group > 0 must exist when the transaction commits.
  * store_object_set_acl() is for users, groups and apps (kind USER, GROUP, APP), named by id;
- * store_job_set_acl() for jobs, named by their text id.
+ * store_job_set_acl() for jobs and store_data_set_acl() for data, named by their text ids.
  *   -EINVAL  acl NULL, mode > 0777, owner < 0, group < 0, another kind (STORE_KIND_JOB included),
  *            a malformed job id
  *   -ENOENT  the object does not exist, or acl->owner > 0 is no user, or acl->group > 0 is no
@@ -397,6 +469,8 @@ int store_job_count_by_state(struct store *s, uint64_t ret_counts[static _STORE_
 int store_object_set_acl(struct store *s, enum store_kind kind, int64_t id,
                          const struct store_acl *acl);
 int store_job_set_acl(struct store *s, const char *job_id, const struct store_acl *acl);
+/* -EINVAL also for an acl that would widen confidential data (see store_data_insert()). */
+int store_data_set_acl(struct store *s, const char *data_id, const struct store_acl *acl);
 
 /* ---- audit log ---- */
 

@@ -126,6 +126,87 @@ def test_app_matrix():
             check_eq(got, want, f"{who} runs the app at {mode:04o}")
 
 
+def data_upload(t, name, body=b"data"):
+    n = node()
+    c = http.client.HTTPConnection("127.0.0.1", n.port, timeout=60)
+    h = {"Content-Type": "application/octet-stream"}
+    if t:
+        h["Authorization"] = "Bearer " + t
+    c.request("POST", f"/api/v1/data?name={name}", body=body, headers=h)
+    r = c.getresponse()
+    body = r.read()
+    c.close()
+    return r.status, body
+
+
+def expected_acl(who, mode):
+    """chmod to the same mode: the owner and administrators; others as for a read."""
+    if who == "anonymous":
+        return 401
+    if who == "worker":
+        return 403
+    if who in ("admin", "alice"):
+        return 200
+    return 403 if (mode >> CLASS_SHIFT[who]) & 4 else 404
+
+
+@test
+def test_data_matrix():
+    """get, content, use as a job's input, acl and delete × callers × modes, for data owned by
+    alice in group team; the list shows exactly what a caller may read."""
+    import json
+
+    n = node()
+    a = tok("admin")
+    status, body = data_upload(tok("alice"), "matrix.txt")
+    check_eq(status, 201, f"alice's data: {body!r}")
+    did = json.loads(body)["id"]
+    r = n.request("PATCH", f"/api/v1/data/{did}/acl", {"group": "team"}, token=a)
+    check_eq(r.status, 200, f"chgrp: {r}")
+    check_eq(data_upload(tok("worker"), "w")[0], 403, "a worker inserts no data")
+    check_eq(data_upload(None, "anon")[0], 401, "anonymous")
+    checked = 0
+    for mode in modes():
+        r = n.request("PATCH", f"/api/v1/data/{did}/acl", {"mode": f"{mode:04o}"}, token=a)
+        check_eq((r.status, r.json["mode"]), (200, f"{mode:04o}"), f"admin sets {mode:o}")
+        for who in ["admin", "alice", "bob", "carol", "worker", "anonymous"]:
+            t = tok(who) if who != "anonymous" else None
+            got = n.request("GET", f"/api/v1/data/{did}", token=t).status
+            check_eq(got, expected(who, 4, mode, 200), f"{who} GET data at {mode:04o}")
+            got = n.request("GET", f"/api/v1/data/{did}/content", token=t).status
+            check_eq(got, expected(who, 4, mode, 200), f"{who} GET content at {mode:04o}")
+            got = n.request("POST", "/api/v1/jobs",
+                            {"app": "sh", "source": "true", "inputs": [{"data": did, "path": "in"}]},
+                            token=t).status
+            want = 403 if who == "worker" else expected(who, 1, mode, 201)
+            check_eq(got, want, f"{who} uses the data as input at {mode:04o}")
+            got = n.request("PATCH", f"/api/v1/data/{did}/acl", {"mode": f"{mode:04o}"},
+                            token=t).status
+            check_eq(got, expected_acl(who, mode), f"{who} chmod (same mode) at {mode:04o}")
+            # the list: exactly what one may read
+            r = n.request("GET", "/api/v1/data?limit=1000", token=t)
+            if who in ("worker", "anonymous"):
+                check_eq(r.status, 403 if who == "worker" else 401, f"{who} lists")
+            else:
+                listed = did in {d["id"] for d in r.json["data"]}
+                check_eq(listed, expected(who, 4, mode, 200) == 200,
+                         f"{who} lists it at {mode:04o}")
+            # delete: on a copy with the same acl, so that the matrix goes on
+            want = expected(who, 2, mode, 204)
+            victim = did
+            if want == 204:
+                status, body = data_upload(tok("alice"), "victim.txt")
+                check_eq(status, 201, "a copy")
+                victim = json.loads(body)["id"]
+                r = n.request("PATCH", f"/api/v1/data/{victim}/acl",
+                              {"group": "team", "mode": f"{mode:04o}"}, token=a)
+                check_eq(r.status, 200, "the copy's acl")
+            got = n.request("DELETE", f"/api/v1/data/{victim}", token=t).status
+            check_eq(got, want, f"{who} deletes at {mode:04o}")
+            checked += 6
+    check(checked >= 25 * 6 * 6, f"{checked} cases")
+
+
 @test
 def test_mode_changes_by_owner():
     n = node()

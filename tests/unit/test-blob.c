@@ -620,6 +620,132 @@ static void test_no_fd_leak(void **state)
         assert_int_equal(count_fds(), before);
 }
 
+/* ---- streamed writing, verified copying ---- */
+
+static void test_writer(void **state)
+{
+        struct fixture *f = *state;
+        const size_t len = 3 * 65536 + 17;
+        _cleanup_free_ char *data = malloc(len), *s = NULL;
+        char id[BLOB_HEX_SIZE], expect[BLOB_HEX_SIZE];
+        uint64_t size = 0;
+        _cleanup_free_ char *before = NULL, *after = NULL;
+
+        assert_non_null(data);
+        pattern(data, len, 11);
+        data[5] = '\0'; /* binary, NULs included */
+        blob_digest(data, len, expect);
+        before = list_dir(f->store);
+
+        /* in uneven pieces */
+        {
+                _cleanup_(blob_writer_freep) struct blob_writer *w = NULL;
+                size_t off = 0, step = 1;
+
+                assert_int_equal(blob_writer_new(f->b, len, &w), 0);
+                while (off < len) {
+                        size_t k = step < len - off ? step : len - off;
+
+                        assert_int_equal(blob_writer_write(w, data + off, k), 0);
+                        off += k;
+                        step = step * 3 + 1;
+                }
+                assert_int_equal(blob_writer_write(w, NULL, 0), 0);
+                assert_int_equal(blob_writer_size(w), len);
+                assert_int_equal(blob_writer_commit(w, id, &size), 0);
+                assert_int_equal(blob_writer_commit(w, id, &size), -EINVAL); /* once */
+        }
+        assert_string_equal(id, expect);
+        assert_int_equal(size, len);
+        assert_int_equal(blob_read(f->b, id, len, len, &s), 0);
+        assert_memory_equal(s, data, len);
+
+        /* the same content again: a success, nothing new */
+        {
+                _cleanup_(blob_writer_freep) struct blob_writer *w = NULL;
+
+                assert_int_equal(blob_writer_new(f->b, len, &w), 0);
+                assert_int_equal(blob_writer_write(w, data, len), 0);
+                assert_int_equal(blob_writer_commit(w, id, NULL), 0);
+                assert_string_equal(id, expect);
+        }
+
+        /* empty */
+        {
+                _cleanup_(blob_writer_freep) struct blob_writer *w = NULL;
+
+                assert_int_equal(blob_writer_new(f->b, 0, &w), 0);
+                assert_int_equal(blob_writer_commit(w, id, &size), 0);
+                assert_string_equal(id, EMPTY_SHA256);
+                assert_int_equal(size, 0);
+        }
+
+        /* over max: refused, spent, and nothing left behind when freed */
+        {
+                _cleanup_(blob_writer_freep) struct blob_writer *w = NULL;
+
+                assert_int_equal(blob_writer_new(f->b, 10, &w), 0);
+                assert_int_equal(blob_writer_write(w, "0123456789", 10), 0);
+                assert_int_equal(blob_writer_write(w, "x", 1), -EFBIG);
+                assert_int_equal(blob_writer_size(w), 10);
+                assert_int_equal(blob_writer_write(w, "", 0), -EINVAL);
+                assert_int_equal(blob_writer_commit(w, id, NULL), -EINVAL);
+        }
+        /* abandoned half-way: nothing left behind */
+        {
+                struct blob_writer *w = NULL;
+
+                assert_int_equal(blob_writer_new(f->b, len, &w), 0);
+                assert_int_equal(blob_writer_write(w, "half", 4), 0);
+                w = blob_writer_free(w);
+                assert_null(w);
+        }
+        after = list_dir(f->store);
+        /* only fan-out directories of the blobs stored above, no temporary file */
+        assert_null(strstr(after, ".tmp-"));
+        assert_null(blob_writer_free(NULL));
+}
+
+static void test_copy_to_fd(void **state)
+{
+        struct fixture *f = *state;
+        const size_t len = 200000;
+        _cleanup_free_ char *data = malloc(len), *back = malloc(len);
+        char id[BLOB_HEX_SIZE], path[PATH_MAX], c;
+        _cleanup_close_ int out = -EBADF;
+
+        assert_non_null(data);
+        assert_non_null(back);
+        pattern(data, len, 5);
+        assert_int_equal(blob_put(f->b, data, len, id), 0);
+
+        out = memfd_create("copy", MFD_CLOEXEC);
+        assert_true(out >= 0);
+        assert_int_equal(blob_copy_to_fd(f->b, id, len, out), 0);
+        assert_int_equal(pread(out, back, len, 0), (ssize_t) len);
+        assert_memory_equal(back, data, len);
+
+        /* wrong size, missing, malformed */
+        assert_int_equal(blob_copy_to_fd(f->b, id, len - 1, out), -EBADMSG);
+        assert_int_equal(blob_copy_to_fd(f->b, EMPTY_SHA256, 0, out), -ENOENT);
+        assert_int_equal(blob_copy_to_fd(f->b, "nope", 0, out), -EINVAL);
+
+        /* one byte flipped on disk: the copy says so */
+        blob_path(f, id, path);
+        {
+                _cleanup_close_ int raw = -EBADF;
+
+                assert_int_equal(chmod(path, 0600), 0);
+                raw = open(path, O_RDWR | O_CLOEXEC);
+                assert_true(raw >= 0);
+                c = (char) (data[len - 1] ^ 0x80);
+                assert_int_equal(pwrite(raw, &c, 1, (off_t) len - 1), 1);
+        }
+        assert_int_equal(ftruncate(out, 0), 0);
+        assert_int_equal(lseek(out, 0, SEEK_SET), 0);
+        assert_int_equal(blob_copy_to_fd(f->b, id, len, out), -EBADMSG);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -637,6 +763,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_planted, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_concurrent_puts, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_no_fd_leak, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_writer, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_copy_to_fd, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

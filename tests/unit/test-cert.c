@@ -658,13 +658,101 @@ static void test_client_write(void **state)
         remove_dir(dir);
 }
 
+/* ---- confidential content ---- */
+
+/* Feeds text in pieces of `piece` bytes. */
+static bool scan_pieces(const char *text, size_t len, size_t piece)
+{
+        _cleanup_(cert_scan_freep) struct cert_scan *s = NULL;
+
+        assert_int_equal(cert_scan_new(&s), 0);
+        for (size_t off = 0; off < len; off += piece)
+                assert_int_equal(
+                        cert_scan_feed(s, text + off, len - off < piece ? len - off : piece), 0);
+        return cert_scan_confidential(s);
+}
+
+static void test_confidential(void **state)
+{
+        _cleanup_(cert_set_done) struct cert_set cs = {};
+        static const char *const pem_secret[] = {
+                "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+                "-----BEGIN PRIVATE KEY-----\nMIIB\n",
+                "-----BEGIN RSA PRIVATE KEY-----\n",
+                "-----BEGIN EC PRIVATE KEY-----\n",
+                "-----BEGIN ENCRYPTED PRIVATE KEY-----\n",
+                "-----BEGIN OPENSSH PRIVATE KEY-----\n",
+                "-----BEGIN CERTIFICATE REQUEST-----\n",
+                "-----BEGIN PKCS12-----\n",
+        };
+        static const char *const not_secret[] = {
+                "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----\n",
+                "-----BEGIN X509 CRL-----\n",
+                "-----BEGIN CERTIFICATE",   /* no closing dashes */
+                "BEGIN CERTIFICATE-----\n", /* no opening ones */
+                "just text, certificate and private key in prose\n",
+                "",
+        };
+        char big[200000];
+        gnutls_x509_crt_t crt = NULL;
+        gnutls_datum_t pem = {}, der = {};
+
+        for (size_t i = 0; i < ELEMENTSOF(pem_secret); i++) {
+                size_t len = strlen(pem_secret[i]);
+
+                assert_true(cert_content_confidential(pem_secret[i], len));
+                /* cut at every place */
+                for (size_t piece = 1; piece <= len; piece++)
+                        assert_true(scan_pieces(pem_secret[i], len, piece));
+        }
+        for (size_t i = 0; i < ELEMENTSOF(not_secret); i++)
+                assert_false(cert_content_confidential(not_secret[i], strlen(not_secret[i])));
+
+        /* armour far into a large file, across a piece boundary */
+        memset(big, 'x', sizeof(big));
+        memcpy(big + 150000 - 7, "-----BEGIN RSA PRIVATE KEY-----", 31);
+        assert_true(scan_pieces(big, sizeof(big), 65536));
+        assert_true(scan_pieces(big, sizeof(big), 150000 - 3));
+        memset(big, 0, sizeof(big));
+        assert_false(scan_pieces(big, sizeof(big), 4096));
+
+        /* real ones, PEM and DER */
+        assert_int_equal(cert_generate(NULL, 0, &cs), 0);
+        assert_true(cert_content_confidential(cs.server_cert, strlen(cs.server_cert)));
+        assert_true(cert_content_confidential(cs.server_key, strlen(cs.server_key)));
+        pem.data = (unsigned char *) cs.server_cert;
+        pem.size = (unsigned) strlen(cs.server_cert);
+        assert_int_equal(gnutls_x509_crt_init(&crt), 0);
+        assert_int_equal(gnutls_x509_crt_import(crt, &pem, GNUTLS_X509_FMT_PEM), 0);
+        assert_int_equal(gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_DER, &der), 0);
+        assert_true(cert_content_confidential(der.data, der.size));
+        assert_true(scan_pieces((const char *) der.data, der.size, 100));
+        /* a DER certificate with a byte more is not one */
+        {
+                _cleanup_free_ char *junk = malloc(der.size + 1);
+
+                assert_non_null(junk);
+                memcpy(junk, der.data, der.size);
+                junk[der.size] = 'x';
+                junk[0] = 0x31;
+                assert_false(cert_content_confidential(junk, der.size + 1));
+        }
+        gnutls_free(der.data);
+        gnutls_x509_crt_deinit(crt);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_generate_and_verify), cmocka_unit_test(test_san_validation),
-                cmocka_unit_test(test_check_pair_expired),  cmocka_unit_test(test_write_dir),
-                cmocka_unit_test(test_client_generate),     cmocka_unit_test(test_client_verify),
-                cmocka_unit_test(test_client_verify_email), cmocka_unit_test(test_client_write),
+                cmocka_unit_test(test_generate_and_verify),
+                cmocka_unit_test(test_san_validation),
+                cmocka_unit_test(test_confidential),
+                cmocka_unit_test(test_check_pair_expired),
+                cmocka_unit_test(test_write_dir),
+                cmocka_unit_test(test_client_generate),
+                cmocka_unit_test(test_client_verify),
+                cmocka_unit_test(test_client_verify_email),
+                cmocka_unit_test(test_client_write),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -49,6 +50,7 @@ static struct {
         uint16_t port;
 
         unsigned items_calls;
+        unsigned upload_calls, raw_opens, raw_writes, raw_closes;
         unsigned stream_frees;
         unsigned forever_frees;
         int second_reply; /* what the second http_reply_*() of /twice returned */
@@ -296,6 +298,79 @@ static void handle_slow(struct http_request *req, void *userdata)
         (void) http_reply_json(req, 200, json_pack("{s:b}", "released", released));
 }
 
+/* ---- a raw route: the body goes to a sink that sums its bytes ---- */
+
+#define MAX_RAW ((uint64_t) 256 << 10)
+
+struct sink {
+        uint64_t size, sum, cap;
+};
+
+static int raw_open(struct http_request *req, void *userdata, void **ret_sink)
+{
+        const char *cap = http_request_query(req, "cap");
+        struct sink *s;
+
+        lock();
+        ctx.raw_opens++;
+        unlock();
+        if (http_request_query(req, "refuse"))
+                return http_reply_error(req, 401, "unauthorized", "no"), -EACCES;
+        if (http_request_query(req, "fail"))
+                return -EIO;
+        s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        s->cap = cap ? (uint64_t) strtoull(cap, NULL, 10) : UINT64_MAX;
+        *ret_sink = s;
+        return 0;
+}
+
+static int raw_write(void *sink, const void *data, size_t len)
+{
+        struct sink *s = sink;
+        const unsigned char *p = data;
+
+        if (len > s->cap - s->size)
+                return -EFBIG;
+        for (size_t i = 0; i < len; i++)
+                s->sum = s->sum * 31 + p[i];
+        s->size += len;
+        lock();
+        ctx.raw_writes++;
+        unlock();
+        return 0;
+}
+
+static void raw_close(void *sink)
+{
+        free(sink);
+        lock();
+        ctx.raw_closes++;
+        ctx_signal();
+        unlock();
+}
+
+static const struct http_raw_body raw_body = {
+        .media_type = "application/octet-stream",
+        .open = raw_open,
+        .write = raw_write,
+        .close = raw_close,
+};
+
+static void handle_upload(struct http_request *req, void *userdata)
+{
+        struct sink *s = http_request_sink(req);
+
+        lock();
+        ctx.upload_calls++;
+        unlock();
+        (void) http_reply_json(req, 201,
+                               json_pack("{s:I, s:I, s:I}", "size", (json_int_t) s->size, "sum",
+                                         (json_int_t) (s->sum & 0xffffffffffff), "raw_size",
+                                         (json_int_t) http_request_raw_size(req)));
+}
+
 static void on_done(const char *route, int status, uint64_t duration_ns, void *userdata)
 {
         lock();
@@ -327,6 +402,7 @@ static const struct http_route routes[] = {
         {"GET", "/idle", "idle", handle_idle},
         {"GET", "/forever", "forever", handle_forever},
         {"GET", "/slow", "slow", handle_slow},
+        {"POST", "/upload", "upload", handle_upload, &raw_body},
 };
 
 /* ---- the server under test ---- */
@@ -336,6 +412,7 @@ static void start_server(const struct http_server_options *extra)
         struct http_server_options opts = {
                 .address = "127.0.0.1",
                 .max_body = MAX_BODY,
+                .max_raw_body = MAX_RAW,
                 .routes = routes,
                 .n_routes = ELEMENTSOF(routes),
                 .on_done = on_done,
@@ -355,6 +432,7 @@ static int setup(void **state)
 {
         lock();
         ctx.items_calls = ctx.stream_frees = ctx.forever_frees = 0;
+        ctx.upload_calls = ctx.raw_opens = ctx.raw_writes = ctx.raw_closes = 0;
         ctx.second_reply = 0;
         ctx.slow_entered = ctx.slow_release = false;
         ctx.n_done = 0;
@@ -1532,11 +1610,173 @@ static void test_start_stop(void **state)
         assert_int_equal(count_fds(), fds);
 }
 
+/* ---- raw bodies ---- */
+
+static uint64_t sum_of(const unsigned char *p, size_t len)
+{
+        uint64_t sum = 0;
+
+        for (size_t i = 0; i < len; i++)
+                sum = sum * 31 + p[i];
+        return sum & 0xffffffffffff;
+}
+
+/* POSTs body (len bytes, NULs included) to /upload<query> with this Content-Type. */
+static void upload(const char *query, const char *content_type, const void *body, size_t len,
+                   struct response *r)
+{
+        char head[512];
+        struct conn c;
+
+        (void) snprintf(head, sizeof(head),
+                        "POST /upload%s HTTP/1.1\r\nHost: t\r\nContent-Type: %s\r\n"
+                        "Content-Length: %zu\r\n\r\n",
+                        query, content_type, len);
+        conn_open(&c);
+        assert_int_equal(conn_send_str(&c, head), 0);
+        if (len > 0)
+                assert_int_equal(conn_send(&c, body, len), 0);
+        assert_int_equal(read_response(&c, r), 0);
+        conn_close(&c);
+}
+
+static void test_raw_body(void **state)
+{
+        const size_t len = (size_t) MAX_RAW;
+        _cleanup_free_ unsigned char *data = malloc(len);
+        struct response r;
+        json_t *o;
+
+        assert_non_null(data);
+        for (size_t i = 0; i < len; i++)
+                data[i] = (unsigned char) (i * 7 % 251); /* NULs included */
+
+        /* the whole limit, in one request: streamed to the sink, not buffered */
+        upload("", "application/octet-stream", data, len, &r);
+        assert_int_equal(r.status, 201);
+        o = body_json(&r);
+        assert_int_equal(json_integer_value(json_object_get(o, "size")), len);
+        assert_int_equal(json_integer_value(json_object_get(o, "raw_size")), len);
+        assert_int_equal(json_integer_value(json_object_get(o, "sum")), sum_of(data, len));
+        json_decref(o);
+        response_clear(&r);
+
+        /* empty, and a media type with parameters */
+        upload("", "application/octet-stream; x=y", data, 0, &r);
+        assert_int_equal(r.status, 201);
+        o = body_json(&r);
+        assert_int_equal(json_integer_value(json_object_get(o, "size")), 0);
+        json_decref(o);
+        response_clear(&r);
+
+        /* a raw route takes only its own type; JSON routes still only JSON */
+        upload("", "application/json", "{}", 2, &r);
+        assert_error(&r, 415, "unsupported_media_type", NULL);
+        response_clear(&r);
+        upload("", "text/plain", "ab", 2, &r);
+        assert_error(&r, 415, "unsupported_media_type", NULL);
+        response_clear(&r);
+        request("POST /items HTTP/1.1\r\nHost: t\r\nContent-Type: application/octet-stream\r\n"
+                "Content-Length: 2\r\n\r\n{}",
+                &r);
+        assert_error(&r, 415, "unsupported_media_type", NULL);
+        response_clear(&r);
+
+        /* open() may refuse before the body is read, or fail */
+        upload("?refuse=1", "application/octet-stream", data, 1000, &r);
+        assert_error(&r, 401, "unauthorized", NULL);
+        response_clear(&r);
+        upload("?fail=1", "application/octet-stream", data, 1000, &r);
+        assert_int_equal(r.status, 500);
+        response_clear(&r);
+        /* the sink's own bound: 413 */
+        upload("?cap=10", "application/octet-stream", data, 11, &r);
+        assert_error(&r, 413, "too_large", NULL);
+        response_clear(&r);
+
+        lock();
+        assert_int_equal(ctx.upload_calls, 2);
+        assert_int_equal(ctx.raw_opens, 5); /* not for a 415 */
+        unlock();
+        /* every sink that was opened is closed, once */
+        assert_int_equal(wait_count(&ctx.raw_closes, 3), 3);
+}
+
+static void test_raw_too_large(void **state)
+{
+        static const char chunked[] = "POST /upload HTTP/1.1\r\nHost: t\r\n"
+                                      "Content-Type: application/octet-stream\r\n"
+                                      "Transfer-Encoding: chunked\r\n\r\n";
+        char raw[256];
+        struct response r;
+        struct conn c;
+        json_t *o;
+
+        /* told by Content-Length: refused before open() and before the body */
+        (void) snprintf(raw, sizeof(raw),
+                        "POST /upload HTTP/1.1\r\nHost: t\r\n"
+                        "Content-Type: application/octet-stream\r\n"
+                        "Content-Length: %" PRIu64 "\r\n\r\n",
+                        MAX_RAW + 1);
+        request(raw, &r);
+        assert_error(&r, 413, "too_large", NULL);
+        response_clear(&r);
+        lock();
+        assert_int_equal(ctx.raw_opens, 0);
+        unlock();
+
+        /* a raw route's bound is its own, above the JSON bound */
+        assert_true(MAX_RAW > MAX_BODY);
+
+        /* chunked, one byte too many: dropped and answered 413 when it ends */
+        conn_open(&c);
+        assert_int_equal(conn_send_str(&c, chunked), 0);
+        assert_int_equal(send_chunks(&c, (size_t) MAX_RAW + 1), 0);
+        assert_int_equal(conn_send_str(&c, "0\r\n\r\n"), 0);
+        assert_int_equal(read_response(&c, &r), 0);
+        assert_error(&r, 413, "too_large", NULL);
+        response_clear(&r);
+        conn_close(&c);
+
+        /* chunked, exactly the limit: taken */
+        conn_open(&c);
+        assert_int_equal(conn_send_str(&c, chunked), 0);
+        assert_int_equal(send_chunks(&c, (size_t) MAX_RAW), 0);
+        assert_int_equal(conn_send_str(&c, "0\r\n\r\n"), 0);
+        assert_int_equal(read_response(&c, &r), 0);
+        assert_int_equal(r.status, 201);
+        o = body_json(&r);
+        assert_int_equal(json_integer_value(json_object_get(o, "size")), MAX_RAW);
+        json_decref(o);
+        response_clear(&r);
+        conn_close(&c);
+
+        /* chunked, on and on: the connection is closed */
+        conn_open(&c);
+        assert_int_equal(conn_send_str(&c, chunked), 0);
+        {
+                int k = send_chunks(&c, (size_t) 64 << 20);
+
+                assert_true(k == -ECONNRESET || k == -EPIPE);
+                k = read_response(&c, &r);
+                assert_true(k == -ECONNRESET);
+        }
+        response_clear(&r);
+        conn_close(&c);
+
+        lock();
+        assert_int_equal(ctx.upload_calls, 1);
+        unlock();
+        assert_int_equal(wait_count(&ctx.raw_closes, 3), 3);
+}
+
 int main(void)
 {
         pthread_condattr_t attr;
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_routing_params, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_raw_body, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_raw_too_large, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_params_refused, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_param_length, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_method_not_allowed, setup, teardown),

@@ -778,6 +778,80 @@ static void test_messages_are_safe(void **state)
                   400, "'files['it\\x27s'].base64' is not strict base64 (at offset 0)");
 }
 
+#define DID  "0123456789abcdef0123456789abcdef"
+#define DID2 "fedcba9876543210fedcba9876543210"
+
+static void test_inputs(void **state)
+{
+        _cleanup_(jobspec_done) struct jobspec spec = {};
+        _cleanup_free_ char *many = NULL;
+        char *p;
+
+        decode_ok("{\"app\":\"sh\",\"source\":\"x\",\"inputs\":[{\"data\":\"" DID
+                  "\",\"path\":\"in.csv\"},{\"path\":\"b\",\"data\":\"" DID "\"}]}",
+                  &spec);
+        assert_int_equal(spec.n_inputs, 2);
+        assert_string_equal(spec.inputs[0].data, DID);
+        assert_string_equal(spec.inputs[0].path, "in.csv");
+        assert_string_equal(spec.inputs[1].path, "b");
+        jobspec_done(&spec);
+        decode_ok("{\"app\":\"sh\",\"source\":\"x\",\"inputs\":[]}", &spec);
+        assert_int_equal(spec.n_inputs, 0);
+        jobspec_done(&spec);
+        decode_ok("{\"app\":\"sh\",\"files\":{\"a\":\"1\"},\"inputs\":[{\"data\":\"" DID2
+                  "\",\"path\":\"c\"}]}",
+                  &spec);
+        assert_int_equal(spec.n_inputs, 1);
+
+        fails("{\"app\":\"sh\",\"source\":\"x\",\"inputs\":{}}", "wrong_type", 400);
+        fails("{\"app\":\"sh\",\"source\":\"x\",\"inputs\":[\"" DID "\"]}", "wrong_type", 400);
+        fails("{\"app\":\"sh\",\"source\":\"x\",\"inputs\":[{\"data\":\"" DID "\"}]}",
+              "missing_field", 400);
+        fails("{\"app\":\"sh\",\"source\":\"x\",\"inputs\":[{\"path\":\"a\"}]}", "missing_field",
+              400);
+        fails("{\"app\":\"sh\",\"source\":\"x\",\"inputs\":[{\"data\":\"" DID
+              "\",\"path\":\"a\",\"mode\":1}]}",
+              "unknown_field", 400);
+        fails("{\"app\":\"sh\",\"source\":\"x\",\"inputs\":[{\"data\":\"0123\",\"path\":\"a\"}]}",
+              "invalid_value", 400);
+        fails("{\"app\":\"sh\",\"source\":\"x\",\"inputs\":[{\"data\":"
+              "\"0123456789ABCDEF0123456789ABCDEF\",\"path\":\"a\"}]}",
+              "invalid_value", 400);
+        fails("{\"app\":\"sh\",\"source\":\"x\",\"inputs\":[{\"data\":\"" DID
+              "\",\"path\":\"a/b\"}]}",
+              "invalid_value", 400);
+        fails("{\"app\":\"sh\",\"source\":\"x\",\"inputs\":[{\"data\":\"" DID
+              "\",\"path\":\"..\"}]}",
+              "invalid_value", 400);
+        fails("{\"app\":\"sh\",\"source\":\"x\",\"inputs\":[{\"data\":\"" DID "\",\"path\":\"\"}]}",
+              "invalid_value", 400);
+        fails("{\"app\":\"sh\",\"source\":\"x\",\"inputs\":[{\"data\":\"" DID
+              "\",\"path\":\"a\\n\"}]}",
+              "invalid_value", 400);
+        /* no two inputs, nor an input and a file, at one path */
+        fails("{\"app\":\"sh\",\"source\":\"x\",\"inputs\":[{\"data\":\"" DID
+              "\",\"path\":\"a\"},{\"data\":\"" DID2 "\",\"path\":\"a\"}]}",
+              "conflicting_fields", 400);
+        fails("{\"app\":\"sh\",\"files\":{\"a\":\"1\"},\"inputs\":[{\"data\":\"" DID
+              "\",\"path\":\"a\"}]}",
+              "conflicting_fields", 400);
+
+        /* at most JOBSPEC_MAX_INPUTS */
+        many = malloc((JOBSPEC_MAX_INPUTS + 1) * 64 + 64);
+        assert_non_null(many);
+        p = many + sprintf(many, "{\"app\":\"sh\",\"source\":\"x\",\"inputs\":[");
+        for (int i = 0; i <= JOBSPEC_MAX_INPUTS; i++)
+                p += sprintf(p, "%s{\"data\":\"" DID "\",\"path\":\"f%d\"}", i ? "," : "", i);
+        strcpy(p, "]}");
+        fails_s(many, &(struct jobspec_bounds) JOBSPEC_BOUNDS_DEFAULT, "too_many", 413, NULL);
+        /* one fewer is fine */
+        p = strrchr(many, '{');
+        strcpy(p - 1, "]}");
+        jobspec_done(&spec);
+        decode_ok(many, &spec);
+        assert_int_equal(spec.n_inputs, JOBSPEC_MAX_INPUTS);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -798,6 +872,7 @@ int main(void)
                 cmocka_unit_test(test_limit_values),
                 cmocka_unit_test(test_limit_above_max),
                 cmocka_unit_test(test_messages_are_safe),
+                cmocka_unit_test(test_inputs),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -92,8 +92,9 @@ static double mono_s(void)
 
 static const struct store_acl acl_700 = {.owner = 1, .group = 0, .mode = 0700};
 
-/* The schema version this store writes: 1 the first, 2 adds the audit log, 3 the identities. */
-enum { SCHEMA_VERSION = 3 };
+/* The schema version this store writes: 1 the first, 2 adds the audit log, 3 the identities,
+ * 4 data objects. */
+enum { SCHEMA_VERSION = 4 };
 
 /* Raw access, for inspection. */
 static sqlite3 *raw_open(const char *path)
@@ -151,6 +152,9 @@ static void insert_job(struct store *s, int64_t app, int64_t owner, int priority
         assert_int_equal(store_job_insert(s, app, &acl, priority, "{\"source\":\"echo 1\"}", id),
                          0);
 }
+
+#define SHA_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define SHA_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 
 static bool path_exists(const char *dir, const char *name, struct stat *ret)
 {
@@ -1656,6 +1660,7 @@ static void downgrade_to_v1(const char *path)
         sqlite3 *db = raw_open(path);
 
         raw_exec(db, "BEGIN;"
+                     "DROP TABLE data;"
                      "DROP TABLE identities;"
                      "DROP TABLE audit;"
                      "DELETE FROM sqlite_sequence WHERE name = 'audit';"
@@ -1822,7 +1827,8 @@ static void test_migration_from_v2(void **state)
         s = store_close(s);
         db = raw_open(f->path);
         fresh = raw_str(db, SCHEMA_SQL);
-        raw_exec(db, "BEGIN; DROP TABLE identities; PRAGMA user_version = 2; COMMIT;");
+        raw_exec(db, "BEGIN; DROP TABLE data; DROP TABLE identities; PRAGMA user_version = 2;"
+                     " COMMIT;");
         assert_int_equal(sqlite3_close(db), SQLITE_OK);
 
         s = open_ok(f->path);
@@ -1879,8 +1885,9 @@ static void test_migration_from_v1_failure_rolls_back(void **state)
 static int set_acl_of(struct store *s, enum store_kind kind, int64_t id, const char *job_id,
                       const struct store_acl *acl)
 {
-        return kind == STORE_KIND_JOB ? store_job_set_acl(s, job_id, acl)
-                                      : store_object_set_acl(s, kind, id, acl);
+        return kind == STORE_KIND_JOB    ? store_job_set_acl(s, job_id, acl)
+               : kind == STORE_KIND_DATA ? store_data_set_acl(s, job_id, acl)
+                                         : store_object_set_acl(s, kind, id, acl);
 }
 
 static struct store_acl acl_of(struct store *s, enum store_kind kind, int64_t id,
@@ -1913,6 +1920,12 @@ static struct store_acl acl_of(struct store *s, enum store_kind kind, int64_t id
                 acl = j.acl;
                 break;
         }
+        case STORE_KIND_DATA: {
+                _cleanup_(store_data_clear) struct store_data d = {};
+                assert_int_equal(store_data_get(s, job_id, &d), 0);
+                acl = d.acl;
+                break;
+        }
         case _STORE_KIND_MAX:
         default:
                 fail();
@@ -1931,7 +1944,7 @@ static void test_set_acl(void **state)
 {
         struct fixture *f = *state;
         _cleanup_(store_closep) struct store *s = NULL;
-        char job_id[STORE_JOB_ID_SIZE];
+        char job_id[STORE_JOB_ID_SIZE], data_id[STORE_DATA_ID_SIZE];
         int64_t alice, bob, carol, staff, devs, gone, app;
 
         s = open_ok(f->path);
@@ -1946,6 +1959,7 @@ static void test_set_acl(void **state)
         assert_int_equal(store_group_create(s, "gone", &acl_700, &gone), 0);
         app = make_app(s, "sh");
         insert_job(s, app, alice, 2, job_id);
+        assert_int_equal(store_data_insert(s, "d", 1, SHA_A, false, &acl_700, data_id), 0);
         /* deleted ones are never valid owners or groups again (ids are not reused) */
         assert_int_equal(store_user_delete(s, carol), 0);
         assert_int_equal(store_group_delete(s, gone), 0);
@@ -1955,10 +1969,9 @@ static void test_set_acl(void **state)
                 int64_t id;
                 const char *job_id;
         } objects[] = {
-                {STORE_KIND_USER, bob, NULL},
-                {STORE_KIND_GROUP, staff, NULL},
-                {STORE_KIND_APP, app, NULL},
-                {STORE_KIND_JOB, 0, job_id},
+                {STORE_KIND_USER, bob, NULL},  {STORE_KIND_GROUP, staff, NULL},
+                {STORE_KIND_APP, app, NULL},   {STORE_KIND_JOB, 0, job_id},
+                {STORE_KIND_DATA, 0, data_id},
         };
         const struct store_acl good[] = {
                 {.owner = bob, .group = devs, .mode = 0751}, /* chown, chgrp and chmod at once */
@@ -2021,6 +2034,9 @@ static void test_set_acl(void **state)
 
         /* bad kinds, and malformed job ids */
         assert_int_equal(store_object_set_acl(s, STORE_KIND_JOB, app, &ok), -EINVAL);
+        assert_int_equal(store_object_set_acl(s, STORE_KIND_DATA, app, &ok), -EINVAL);
+        assert_int_equal(store_data_set_acl(s, "0123456789abcdef0123456789abcdef", &ok), -ENOENT);
+        assert_int_equal(store_data_set_acl(s, "nope", &ok), -EINVAL);
         assert_int_equal(store_object_set_acl(s, _STORE_KIND_MAX, app, &ok), -EINVAL);
         assert_int_equal(store_object_set_acl(s, (enum store_kind) - 1, app, &ok), -EINVAL);
         assert_int_equal(store_object_set_acl(s, (enum store_kind) 42, app, &ok), -EINVAL);
@@ -2144,6 +2160,308 @@ static void test_set_acl_reader(void **state)
         /* the sequence is not degenerate */
         assert_true(changes_seen >= ELEMENTSOF(acls));
         assert_true(changes_hidden >= ELEMENTSOF(acls));
+}
+
+/* ---- data ---- */
+
+static void test_data(void **state)
+{
+        struct fixture *f = *state;
+        _cleanup_(store_closep) struct store *s = NULL;
+        char id[STORE_DATA_ID_SIZE], id2[STORE_DATA_ID_SIZE], id3[STORE_DATA_ID_SIZE];
+        char job[STORE_JOB_ID_SIZE], name_max[STORE_DATA_NAME_MAX + 2];
+        const struct store_acl conf = {.owner = 1, .group = 0, .mode = 0700};
+        const struct store_acl widen[] = {
+                {.owner = 1, .group = 0, .mode = 0740},
+                {.owner = 1, .group = 0, .mode = 0701},
+                {.owner = 1, .group = 0, .mode = 0777},
+        };
+        bool unref = false;
+        int64_t staff, app;
+
+        s = open_ok(f->path);
+        assert_int_equal(store_user_create(s, "alice", NULL, 1, STORE_USER_ACTIVE, &acl_700, &app),
+                         0);
+        assert_int_equal(app, 1); /* the owner of acl_700 */
+        assert_int_equal(store_group_create(s, "staff", &acl_700, &staff), 0);
+
+        /* names: file names */
+        static const char *const good_names[] = {"a", "data.bin", "é", "...", ".hidden", "a b"};
+        static const char *const bad_names[] = {"",     ".",     "..",       "a/b",  "/",
+                                                "a\nb", "a\x7f", "\xc2\x85", "\xff", "\xc3"};
+        for (size_t i = 0; i < ELEMENTSOF(good_names); i++)
+                assert_true(store_data_name_valid(good_names[i]));
+        for (size_t i = 0; i < ELEMENTSOF(bad_names); i++)
+                assert_false(store_data_name_valid(bad_names[i]));
+        assert_false(store_data_name_valid(NULL));
+        memset(name_max, 'n', sizeof(name_max));
+        name_max[STORE_DATA_NAME_MAX] = '\0';
+        assert_true(store_data_name_valid(name_max));
+        name_max[STORE_DATA_NAME_MAX] = 'n';
+        name_max[STORE_DATA_NAME_MAX + 1] = '\0';
+        assert_false(store_data_name_valid(name_max));
+        assert_int_equal(store_data_insert(s, name_max, 1, SHA_A, false, &acl_700, id), -EINVAL);
+        assert_int_equal(store_data_insert(s, "a/b", 1, SHA_A, false, &acl_700, id), -EINVAL);
+        assert_int_equal(store_data_insert(s, "x", 1, "AAAA", false, &acl_700, id), -EINVAL);
+        assert_int_equal(store_data_insert(s, "x", 1, SHA_A "a", false, &acl_700, id), -EINVAL);
+        assert_int_equal(store_data_insert(s, "x", UINT64_MAX, SHA_A, false, &acl_700, id),
+                         -EINVAL);
+        assert_int_equal(store_data_insert(s, "x", 1, SHA_A, false, NULL, id), -EINVAL);
+
+        /* insert, get */
+        assert_int_equal(store_data_insert(s, "in.txt", 12345, SHA_A, false, &acl_700, id), 0);
+        assert_true(store_data_id_valid(id));
+        {
+                _cleanup_(store_data_clear) struct store_data d = {};
+
+                assert_int_equal(store_data_get(s, id, &d), 0);
+                assert_string_equal(d.id, id);
+                assert_string_equal(d.name, "in.txt");
+                assert_int_equal(d.size, 12345);
+                assert_string_equal(d.sha256, SHA_A);
+                assert_false(d.confidential);
+                assert_int_equal(d.acl.owner, 1);
+                assert_int_equal(d.acl.mode, 0700);
+                assert_true(d.created_at > 0);
+        }
+        assert_int_equal(
+                store_data_get(s, "0123456789abcdef0123456789abcdef", &(struct store_data){}),
+                -ENOENT);
+        assert_int_equal(store_data_get(s, "nope", &(struct store_data){}), -EINVAL);
+
+        /* confidential data is private, by the schema itself */
+        assert_int_equal(store_data_insert(s, "key.pem", 10, SHA_B, true, &conf, id2), 0);
+        for (size_t i = 0; i < ELEMENTSOF(widen); i++) {
+                assert_int_equal(store_data_insert(s, "k", 1, SHA_B, true, &widen[i], id3),
+                                 -EINVAL);
+                assert_int_equal(store_data_set_acl(s, id2, &widen[i]), -EINVAL);
+        }
+        assert_int_equal(
+                store_data_set_acl(s, id2,
+                                   &(struct store_acl){.owner = 1, .group = staff, .mode = 0700}),
+                -EINVAL);
+        /* lowering and chown stay possible */
+        assert_int_equal(store_data_set_acl(
+                                 s, id2, &(struct store_acl){.owner = 1, .group = 0, .mode = 0400}),
+                         0);
+        {
+                _cleanup_(store_data_clear) struct store_data d = {};
+
+                assert_int_equal(store_data_get(s, id2, &d), 0);
+                assert_true(d.confidential);
+                assert_int_equal(d.acl.mode, 0400);
+                assert_int_equal(d.acl.group, 0);
+        }
+        /* a raw UPDATE cannot widen it either */
+        {
+                sqlite3 *db = raw_open(f->path);
+
+                assert_int_not_equal(
+                        sqlite3_exec(db, "UPDATE data SET mode = 493 WHERE confidential = 1", NULL,
+                                     NULL, NULL),
+                        SQLITE_OK);
+                assert_int_equal(sqlite3_close(db), SQLITE_OK);
+        }
+
+        /* delete: the blob stays referenced while another object or a job names the digest */
+        assert_int_equal(store_data_insert(s, "copy", 12345, SHA_A, false, &acl_700, id3), 0);
+        assert_int_equal(store_blob_referenced(s, SHA_A), 1);
+        assert_int_equal(store_data_delete(s, id, &unref), 0);
+        assert_false(unref);
+        assert_int_equal(store_data_get(s, id, &(struct store_data){}), -ENOENT);
+        assert_int_equal(store_data_delete(s, id, &unref), -ENOENT);
+        app = make_app(s, "sh");
+        assert_int_equal(store_job_insert(s, app, &acl_700, 0, "{\"source\":\"x\"}", job), 0);
+        assert_int_equal(store_job_transition(s, job, STORE_JOB_QUEUED, STORE_JOB_RUNNING), 0);
+        assert_int_equal(store_job_finish(s, job, STORE_JOB_FINISHED,
+                                          "{\"run\":{\"stdout\":{\"sha256\":\"" SHA_A "\"}}}",
+                                          NULL),
+                         0);
+        unref = true;
+        assert_int_equal(store_data_delete(s, id3, &unref), 0);
+        assert_false(unref); /* the job's result names it */
+        assert_int_equal(store_blob_referenced(s, SHA_A), 1);
+        unref = false;
+        assert_int_equal(store_data_delete(s, id2, &unref), 0);
+        assert_true(unref);
+        assert_int_equal(store_blob_referenced(s, SHA_B), 0);
+        assert_int_equal(store_blob_referenced(s, "x"), -EINVAL);
+        assert_int_equal(store_data_delete(s, "nope", NULL), -EINVAL);
+
+        /* survives a reopen */
+        assert_int_equal(store_data_insert(s, "keep", 0, SHA_B, false, &acl_700, id), 0);
+        s = store_close(s);
+        s = open_ok(f->path);
+        {
+                _cleanup_(store_data_clear) struct store_data d = {};
+
+                assert_int_equal(store_data_get(s, id, &d), 0);
+                assert_string_equal(d.name, "keep");
+                assert_int_equal(d.size, 0);
+        }
+}
+
+/* Lists every data object a filter passes, in pages of page_size; counts each id's appearances
+ * in seen[] (indexed like ids). */
+static void data_list_all(struct store *s, char (*ids)[STORE_DATA_ID_SIZE], size_t n_ids,
+                          struct store_data_filter filter, size_t page_size, int *seen)
+{
+        int64_t last_created = 0, prev_created = INT64_MAX;
+        char last_id[STORE_DATA_ID_SIZE] = "";
+
+        memset(seen, 0, n_ids * sizeof(*seen));
+        filter.limit = page_size;
+        for (;;) {
+                struct store_data *page = NULL;
+                size_t n = 0;
+
+                filter.after_created_at = last_created;
+                filter.after_id = last_id[0] ? last_id : NULL;
+                assert_int_equal(store_data_list(s, &filter, &page, &n), 0);
+                for (size_t k = 0; k < n; k++) {
+                        bool found = false;
+
+                        /* newest first */
+                        assert_true(page[k].created_at <= prev_created);
+                        prev_created = page[k].created_at;
+                        for (size_t i = 0; i < n_ids; i++)
+                                if (strcmp(ids[i], page[k].id) == 0) {
+                                        seen[i]++;
+                                        found = true;
+                                }
+                        assert_true(found);
+                }
+                if (n > 0) {
+                        last_created = page[n - 1].created_at;
+                        memcpy(last_id, page[n - 1].id, sizeof(last_id));
+                }
+                page = store_data_array_free(page, n);
+                if (n < page_size)
+                        break;
+        }
+}
+
+/* The reader filter of store_data_list() selects exactly what auth_check() lets one READ. */
+static void test_data_list_reader(void **state)
+{
+        struct fixture *f = *state;
+        _cleanup_(store_closep) struct store *s = NULL;
+        static const uint32_t modes[] = {0700, 0750, 0755, 0704, 0740,
+                                         0705, 0000, 0400, 0040, 0004};
+        static const int64_t owners[] = {0, 1, 2, 3};
+        static const int64_t groups[] = {0, 10, 20};
+        static const int64_t g_10_20[] = {10, 20}, g_10[] = {10}, g_0_30[] = {0, 30};
+
+        enum { N = ELEMENTSOF(modes) * ELEMENTSOF(owners) * ELEMENTSOF(groups) };
+
+        char ids[N][STORE_DATA_ID_SIZE];
+        struct store_acl acls[N];
+        int seen[N];
+        size_t k = 0;
+        sqlite3 *db;
+
+        const struct auth_subject subjects[] = {
+                {.user = 1, .rights = AUTH_RIGHTS_STANDARD, .groups = g_10_20, .n_groups = 2},
+                {.user = 2, .rights = AUTH_RIGHTS_STANDARD, .groups = g_10, .n_groups = 1},
+                {.user = 3, .rights = AUTH_RIGHTS_STANDARD, .groups = g_0_30, .n_groups = 2},
+                {.user = 5, .rights = AUTH_RIGHTS_STANDARD},
+                {.user = 0, .rights = AUTH_RIGHTS_STANDARD},
+                {.user = 7, .rights = AUTH_RIGHTS_ADMIN},
+        };
+
+        s = open_ok(f->path);
+        for (size_t m = 0; m < ELEMENTSOF(modes); m++)
+                for (size_t o = 0; o < ELEMENTSOF(owners); o++)
+                        for (size_t g = 0; g < ELEMENTSOF(groups); g++) {
+                                acls[k] = (struct store_acl){
+                                        .owner = owners[o], .group = groups[g], .mode = modes[m]};
+                                assert_int_equal(store_data_insert(s, "d", 1, SHA_A, false,
+                                                                   &acls[k], ids[k]),
+                                                 0);
+                                k++;
+                        }
+        assert_int_equal(k, N);
+        /* ties on created_at, so that pages also cut through equal times */
+        db = raw_open(f->path);
+        raw_exec(db, "UPDATE data SET created_at = 42 WHERE seq % 3 = 0");
+        assert_int_equal(sqlite3_close(db), SQLITE_OK);
+
+        for (size_t w = 0; w < ELEMENTSOF(subjects); w++) {
+                const struct auth_subject *who = &subjects[w];
+                const struct store_data_filter filter = {
+                        .by_reader = true,
+                        .reader = who->user,
+                        .reader_is_admin = who->rights == AUTH_RIGHTS_ADMIN,
+                        .reader_groups = who->groups,
+                        .n_reader_groups = who->n_groups,
+                };
+                int n_visible = 0;
+                bool visible[N];
+
+                for (size_t i = 0; i < N; i++) {
+                        const struct auth_object obj = {.owner = acls[i].owner,
+                                                        .group = acls[i].group,
+                                                        .mode = acls[i].mode};
+
+                        visible[i] =
+                                auth_check(who, AUTH_ACTION_DATA_GET, &obj, AUTH_PERM_READ) == 0;
+                        n_visible += visible[i];
+                }
+                assert_true(n_visible > 0);
+                if (who->rights != AUTH_RIGHTS_ADMIN)
+                        assert_true(n_visible < (int) N);
+                data_list_all(s, ids, N, filter, STORE_LIST_MAX, seen);
+                for (size_t i = 0; i < N; i++)
+                        assert_int_equal(seen[i], visible[i] ? 1 : 0);
+                data_list_all(s, ids, N, filter, 7, seen);
+                for (size_t i = 0; i < N; i++)
+                        assert_int_equal(seen[i], visible[i] ? 1 : 0);
+        }
+        /* bad filters */
+        {
+                struct store_data *page = NULL;
+                size_t n = 0;
+                struct store_data_filter bad = {.by_reader = true, .reader = -1, .limit = 5};
+
+                assert_int_equal(store_data_list(s, &bad, &page, &n), -EINVAL);
+                bad = (struct store_data_filter){.limit = 0};
+                assert_int_equal(store_data_list(s, &bad, &page, &n), -EINVAL);
+                bad = (struct store_data_filter){.limit = 5, .after_id = "nope"};
+                assert_int_equal(store_data_list(s, &bad, &page, &n), -EINVAL);
+                assert_int_equal(store_data_list(s, NULL, &page, &n), -EINVAL);
+        }
+}
+
+static void test_migration_from_v3(void **state)
+{
+        struct fixture *f = *state;
+        _cleanup_(store_closep) struct store *s = NULL;
+        _cleanup_free_ char *fresh = NULL, *migrated = NULL;
+        char id[STORE_DATA_ID_SIZE];
+        int64_t alice;
+        sqlite3 *db;
+
+        s = open_ok(f->path);
+        assert_int_equal(store_user_create(s, "alice", "h", 2, STORE_USER_ACTIVE, &acl_700, &alice),
+                         0);
+        s = store_close(s);
+        db = raw_open(f->path);
+        fresh = raw_str(db, SCHEMA_SQL);
+        raw_exec(db, "BEGIN; DROP TABLE data; PRAGMA user_version = 3; COMMIT;");
+        assert_int_equal(sqlite3_close(db), SQLITE_OK);
+
+        s = open_ok(f->path);
+        assert_int_equal(store_data_insert(s, "x", 3, SHA_A, false, &acl_700, id), 0);
+        {
+                _cleanup_(store_user_clear) struct store_user u = {};
+                assert_int_equal(store_user_get(s, alice, &u), 0);
+        }
+        s = store_close(s);
+        db = raw_open(f->path);
+        assert_int_equal(raw_int(db, "PRAGMA user_version"), SCHEMA_VERSION);
+        migrated = raw_str(db, SCHEMA_SQL);
+        assert_string_equal(migrated, fresh);
+        assert_int_equal(sqlite3_close(db), SQLITE_OK);
 }
 
 /* ---- group lists and members ---- */
@@ -2849,6 +3167,9 @@ int main(void)
                 T(test_counts),
                 T(test_set_acl),
                 T(test_set_acl_reader),
+                T(test_data),
+                T(test_data_list_reader),
+                T(test_migration_from_v3),
                 T(test_group_list),
                 T(test_group_members),
                 T(test_group_members_limit),
