@@ -173,6 +173,13 @@ int node_begin(struct node *n, struct http_request *req, struct store **st,
                struct node_caller *caller);
 /* The request's body as a strict JSON object with these fields; 0, or the request has been
  * answered (400/413/...). */
+/*
+ * The ?limit= (1..STORE_LIST_MAX; unchanged if absent) and ?cursor= ("<created_at>.<id>", id by
+ * id_valid; after_id stays "" if absent) of a paginated list; 0, or the request has been answered
+ * (400).
+ */
+int node_parse_page(struct http_request *req, bool (*id_valid)(const char *id), size_t *limit,
+                    int64_t *after_created_at, char after_id[static STORE_JOB_ID_SIZE]);
 int node_parse_body(struct http_request *req, const struct json_field *fields, size_t n,
                     json_t **ret);
 

@@ -133,6 +133,42 @@ int node_parse_body(struct http_request *req, const struct json_field *fields, s
         return 0;
 }
 
+int node_parse_page(struct http_request *req, bool (*id_valid)(const char *id), size_t *limit,
+                    int64_t *after_created_at, char after_id[static STORE_JOB_ID_SIZE])
+{
+        const char *l = http_request_query(req, "limit"),
+                   *cursor = http_request_query(req, "cursor");
+        uint64_t v;
+
+        if (l) {
+                if (parse_uint(l, 1, STORE_LIST_MAX, &v) < 0) {
+                        (void) http_reply_error(req, 400, "invalid", "'limit' is 1 to %d",
+                                                STORE_LIST_MAX);
+                        return -EINVAL;
+                }
+                *limit = (size_t) v;
+        }
+        if (cursor) {
+                /* "<created_at ns>.<id>", as the lists make it */
+                const char *dot = strchr(cursor, '.');
+                char num[24];
+
+                if (!dot || (size_t) (dot - cursor) >= sizeof(num) || !id_valid(dot + 1)) {
+                        (void) http_reply_error(req, 400, "invalid", "'cursor' is malformed");
+                        return -EINVAL;
+                }
+                memcpy(num, cursor, (size_t) (dot - cursor));
+                num[dot - cursor] = '\0';
+                if (parse_uint(num, 0, INT64_MAX, &v) < 0) {
+                        (void) http_reply_error(req, 400, "invalid", "'cursor' is malformed");
+                        return -EINVAL;
+                }
+                *after_created_at = (int64_t) v;
+                (void) snprintf(after_id, STORE_JOB_ID_SIZE, "%s", dot + 1);
+        }
+        return 0;
+}
+
 /* ---- login throttling: failures per account and per address, in a fixed window ---- */
 
 /*

@@ -246,14 +246,11 @@ void node_route_jobs_list(struct http_request *req, void *userdata)
         _cleanup_(node_caller_clear) struct node_caller c = {};
         struct store_job_filter f = {.limit = 100};
         const char *state = http_request_query(req, "state");
-        const char *limit = http_request_query(req, "limit");
-        const char *cursor = http_request_query(req, "cursor");
         char after_id[STORE_JOB_ID_SIZE] = "";
         struct store_job *jobs = NULL;
         size_t count = 0;
         struct store *st = NULL;
         json_t *arr, *next = NULL;
-        uint64_t v;
         int r;
 
         if (node_begin(n, req, &st, &c) < 0)
@@ -273,34 +270,10 @@ void node_route_jobs_list(struct http_request *req, void *userdata)
                         goto out;
                 }
         }
-        if (limit) {
-                if (parse_uint(limit, 1, STORE_LIST_MAX, &v) < 0) {
-                        (void) http_reply_error(req, 400, "invalid", "'limit' is 1 to %d",
-                                                STORE_LIST_MAX);
-                        goto out;
-                }
-                f.limit = (size_t) v;
-        }
-        if (cursor) {
-                /* "<created_at ns>.<id>", as made below. */
-                const char *dot = strchr(cursor, '.');
-                char num[24];
-
-                if (!dot || (size_t) (dot - cursor) >= sizeof(num) ||
-                    !store_job_id_valid(dot + 1)) {
-                        (void) http_reply_error(req, 400, "invalid", "'cursor' is malformed");
-                        goto out;
-                }
-                memcpy(num, cursor, (size_t) (dot - cursor));
-                num[dot - cursor] = '\0';
-                if (parse_uint(num, 0, INT64_MAX, &v) < 0) {
-                        (void) http_reply_error(req, 400, "invalid", "'cursor' is malformed");
-                        goto out;
-                }
-                f.after_created_at = (int64_t) v;
-                (void) snprintf(after_id, sizeof(after_id), "%s", dot + 1);
+        if (node_parse_page(req, store_job_id_valid, &f.limit, &f.after_created_at, after_id) < 0)
+                goto out;
+        if (after_id[0])
                 f.after_id = after_id;
-        }
         f.by_reader = true;
         f.reader = c.user_id;
         f.reader_is_admin = c.rights == AUTH_RIGHTS_ADMIN;
