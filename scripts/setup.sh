@@ -5,7 +5,7 @@ set -eu
 
 PACKAGES="
 gcc libc6-dev make pkg-config meson ninja-build
-libseccomp-dev libjansson-dev libcmocka-dev libsqlite3-dev libsodium-dev
+libseccomp-dev libjansson-dev libcmocka-dev libsqlite3-dev libsodium-dev libzmq3-dev libczmq-dev
 busybox-static python3 python3-cryptography iproute2 procps util-linux
 clang-format bubblewrap valgrind
 libmicrohttpd-dev libcurl4-gnutls-dev curl libgnutls28-dev openssl

@@ -452,6 +452,172 @@ int store_data_delete(struct store *s, const char *id, bool *ret_unreferenced);
 /* 1 if a data object has this digest or a job's spec or result mentions it, else 0. */
 int store_blob_referenced(struct store *s, const char *sha256);
 
+/* ---- workers and replicas (schema v5; the network: node --role master) ---- */
+
+#define STORE_CURVE_KEY_LEN  40 /* a CURVE public key in Z85 */
+#define STORE_CURVE_KEY_SIZE (STORE_CURVE_KEY_LEN + 1)
+#define STORE_LEASE_ID_LEN   32 /* lowercase hex of 16 random bytes */
+#define STORE_LEASE_ID_SIZE  (STORE_LEASE_ID_LEN + 1)
+#define STORE_WORKER_TOKEN_HASH_SIZE 32
+#define STORE_REPLICAS_MAX   16 /* replicas of one job */
+
+/*
+ * What a worker may receive (MISSION.md R5): a public worker runs public apps only; a group
+ * worker its group's apps (and public ones); a private worker its owner's jobs only.
+ */
+enum store_worker_confinement {
+        STORE_WORKER_PUBLIC,
+        STORE_WORKER_GROUP,
+        STORE_WORKER_PRIVATE,
+        _STORE_WORKER_CONFINEMENT_MAX,
+        _STORE_WORKER_CONFINEMENT_INVALID = -EINVAL,
+};
+
+const char *store_worker_confinement_to_string(enum store_worker_confinement c);
+enum store_worker_confinement store_worker_confinement_from_string(const char *s);
+
+/*
+ * A registered worker. Its identity on the network is its CURVE public key; the key maps to a
+ * worker_user account (user_id) made with it, named like the worker, in the same transaction.
+ */
+struct store_worker {
+        int64_t id;
+        char *name; /* store_name_valid() */
+        char public_key[STORE_CURVE_KEY_SIZE];
+        enum store_worker_confinement confinement;
+        int64_t group_id; /* GROUP: the group whose apps it runs; else 0 */
+        int64_t owner_id; /* PRIVATE: the user whose jobs it runs; else 0 */
+        int64_t user_id;  /* its worker_user account */
+        uint64_t errors;  /* its results that were outvoted */
+        int64_t created_at;
+        int64_t last_seen; /* 0: never connected */
+};
+
+void store_worker_clear(struct store_worker *w);
+struct store_worker *store_worker_array_free(struct store_worker *w, size_t n);
+
+/* True if key is STORE_CURVE_KEY_LEN characters of the Z85 alphabet. */
+bool store_curve_key_valid(const char *key);
+
+/*
+ * Registers a worker and its worker_user account (rights: worker_rights, the caller's number
+ * for worker_user; no password) in one transaction.
+ *   -EINVAL  bad name or key; confinement out of range; GROUP without group_id > 0, PRIVATE
+ *            without owner_id > 0, or a group/owner given for another confinement
+ *   -EEXIST  the name (as a worker or as a user) or the key is taken
+ *   -ENOENT  group_id or owner_id names nothing
+ */
+int store_worker_create(struct store *s, const char *name, const char *public_key,
+                        enum store_worker_confinement confinement, int64_t group_id,
+                        int64_t owner_id, int worker_rights, int64_t *ret_id);
+int store_worker_get(struct store *s, int64_t id, struct store_worker *ret);
+int store_worker_get_by_name(struct store *s, const char *name, struct store_worker *ret);
+int store_worker_get_by_key(struct store *s, const char *public_key, struct store_worker *ret);
+/* Workers in id order with id > after_id, at most limit (1..STORE_LIST_MAX). */
+int store_worker_list(struct store *s, int64_t after_id, size_t limit, struct store_worker **ret,
+                      size_t *ret_n);
+/* Deletes the worker and its account. Its replicas that are assigned go back to queued (lease
+ * cleared) in the same transaction. -ENOENT if there is none. */
+int store_worker_delete(struct store *s, int64_t id);
+/* errors += 1. */
+int store_worker_add_error(struct store *s, int64_t id);
+/* last_seen = at (Unix ns). */
+int store_worker_touch(struct store *s, int64_t id, int64_t at);
+
+/*
+ * One-time join tokens: an administrator makes one (the API keeps only its SHA-256) with the
+ * confinement the joining worker will get; a worker that presents it before expires_at
+ * registers its own key under its own name, and the token is gone.
+ */
+int store_worker_token_create(struct store *s, const uint8_t hash[static STORE_WORKER_TOKEN_HASH_SIZE],
+                              enum store_worker_confinement confinement, int64_t group_id,
+                              int64_t owner_id, int64_t expires_at);
+/*
+ * In one transaction: finds the unexpired token (expires_at > now), deletes it, and registers
+ * the worker (as store_worker_create(), with the token's confinement). -ENOENT: no such token or
+ * expired (an expired one is deleted too); store_worker_create()'s errors otherwise, and then
+ * the token is kept.
+ */
+int store_worker_token_redeem(struct store *s, const uint8_t hash[static STORE_WORKER_TOKEN_HASH_SIZE],
+                              int64_t now, const char *name, const char *public_key,
+                              int worker_rights, int64_t *ret_worker_id);
+/* The number of unexpired tokens (expires_at > now). */
+int store_worker_tokens_pending(struct store *s, int64_t now, uint64_t *ret_count);
+
+/*
+ * Replicas. A job the master schedules runs as one replica or more (its spec's "replicas"), each
+ * on a distinct worker; the job ends when a quorum of replicas agree. A replica is
+ *   queued    waiting for a worker
+ *   assigned  held by worker_id under lease (a random id the worker must quote back)
+ *   done      its result came back under its lease: vote is the digest the master computed
+ *   failed    it could not run (error), or it ran out of attempts
+ * Lease expiry is the master's business (in memory); the store keeps who holds what, so that a
+ * restarted master knows.
+ */
+enum store_replica_state {
+        STORE_REPLICA_QUEUED,
+        STORE_REPLICA_ASSIGNED,
+        STORE_REPLICA_DONE,
+        STORE_REPLICA_FAILED,
+        _STORE_REPLICA_STATE_MAX,
+        _STORE_REPLICA_STATE_INVALID = -EINVAL,
+};
+
+const char *store_replica_state_to_string(enum store_replica_state st);
+
+struct store_replica {
+        char job_id[STORE_JOB_ID_SIZE];
+        int idx; /* 0..replicas-1 */
+        enum store_replica_state state;
+        int64_t worker_id;                  /* ASSIGNED, DONE, FAILED: who (0: none) */
+        char lease[STORE_LEASE_ID_SIZE];    /* ASSIGNED: the lease; else "" */
+        int attempts;                       /* times assigned */
+        char vote[STORE_SHA256_SIZE];       /* DONE: the digest of its outcome; else "" */
+        char *result;                       /* DONE: result JSON; may be NULL */
+        char *error;                        /* FAILED: why; may be NULL */
+};
+
+void store_replica_clear(struct store_replica *r);
+struct store_replica *store_replica_array_free(struct store_replica *r, size_t n);
+
+/*
+ * In one transaction, for a queued job: moves it to running (an attempt, started_at, as
+ * store_job_transition()) and inserts n (1..STORE_REPLICAS_MAX) queued replicas 0..n-1.
+ * -ESTALE if the job is not queued, -ENOENT if it does not exist, -EINVAL for a bad n.
+ */
+int store_job_start_replicas(struct store *s, const char *job_id, int n);
+/* The replicas of a job in idx order (none: *ret_n 0). */
+int store_replica_list(struct store *s, const char *job_id, struct store_replica **ret,
+                       size_t *ret_n);
+/* Every assigned replica (of any job), for a master that starts. Without result and error. */
+int store_replica_list_assigned(struct store *s, struct store_replica **ret, size_t *ret_n);
+/* Every queued replica whose job is running, in job seq then idx order, for a master that
+ * starts. Without result and error. */
+int store_replica_list_queued(struct store *s, struct store_replica **ret, size_t *ret_n);
+/* queued → assigned to worker_id under lease; attempts += 1. -ESTALE if not queued. */
+int store_replica_assign(struct store *s, const char *job_id, int idx, int64_t worker_id,
+                         const char *lease);
+/* assigned under lease → queued (lease and worker cleared). -ESTALE if not assigned under that
+ * lease. */
+int store_replica_requeue(struct store *s, const char *job_id, int idx, const char *lease);
+/* assigned under lease → done with vote (a SHA-256 in hex) and result. -ESTALE as above. */
+int store_replica_done(struct store *s, const char *job_id, int idx, const char *lease,
+                       const char *vote, const char *result);
+/* queued, or assigned under lease (lease NULL: any lease) → failed with error. -ESTALE
+ * otherwise. */
+int store_replica_fail(struct store *s, const char *job_id, int idx, const char *lease,
+                       const char *error);
+
+/*
+ * Batching: a master that assigns many replicas at once wraps them in one transaction (one
+ * fsync). store_batch_begin() takes the write lock (BEGIN IMMEDIATE); every store function
+ * called on s until store_batch_end() joins that transaction instead of opening its own (they
+ * use savepoints while a batch is open). store_batch_end(s, true) commits, (s, false) rolls
+ * back. -EBUSY if a batch is already open.
+ */
+int store_batch_begin(struct store *s);
+int store_batch_end(struct store *s, bool commit);
+
 /* ---- acls (chmod, chgrp, chown) ---- */
 
 /*
