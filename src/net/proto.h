@@ -40,25 +40,24 @@
  * Both sides also turn on ZMTP heartbeats (net_socket_setup()).
  */
 
+#include <czmq.h>
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include <czmq.h>
-#include <jansson.h>
-
-#define NET_VERSION       1
-#define NET_HEADER_SIZE   5
-#define NET_BODY_MAX      (1u << 20)  /* bytes of a body: app and job specs ride in ASSIGN */
-#define NET_PAYLOAD_MAX   (64u << 20) /* bytes of one payload frame */
-#define NET_PAYLOADS_MAX  65          /* frames after the body: stdout, stderr, 63 outputs */
-#define NET_MESSAGE_MAX   ((int64_t) NET_PAYLOADS_MAX * NET_PAYLOAD_MAX + NET_BODY_MAX + 64)
-#define NET_CHUNK         (1u << 20)  /* FETCH/BLOB piece */
-#define NET_NAME_MAX      64
-#define NET_TOKEN_MAX     128
-#define NET_LIST_MAX      4096        /* leases in READY/HEARTBEAT, profiles */
-#define NET_ZAP_ENDPOINT  "inproc://zeromq.zap.01"
-#define NET_ZAP_DOMAIN    "warren"
+#define NET_VERSION      1
+#define NET_HEADER_SIZE  5
+#define NET_BODY_MAX     (1u << 20)  /* bytes of a body: app and job specs ride in ASSIGN */
+#define NET_PAYLOAD_MAX  (64u << 20) /* bytes of one payload frame */
+#define NET_PAYLOADS_MAX 65          /* frames after the body: stdout, stderr, 63 outputs */
+#define NET_MESSAGE_MAX  ((int64_t) NET_PAYLOADS_MAX * NET_PAYLOAD_MAX + NET_BODY_MAX + 64)
+#define NET_CHUNK        (1u << 20) /* FETCH/BLOB piece */
+#define NET_NAME_MAX     64
+#define NET_TOKEN_MAX    128
+#define NET_LIST_MAX     4096 /* leases in READY/HEARTBEAT, profiles */
+#define NET_ZAP_ENDPOINT "inproc://zeromq.zap.01"
+#define NET_ZAP_DOMAIN   "warren"
 
 enum net_command {
         NET_READY = 1,

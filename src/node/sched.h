@@ -14,10 +14,10 @@ struct node;
 struct sched;
 
 struct sched_options {
-        char *listen;         /* "tcp://0.0.0.0:7781" */
-        char *key_file;       /* the master's secret key file */
+        char *listen;   /* "tcp://0.0.0.0:7781" */
+        char *key_file; /* the master's secret key file */
         unsigned heartbeat_ms;
-        unsigned lease_ms;    /* a lease not renewed for this long is lost */
+        unsigned lease_ms; /* a lease not renewed for this long is lost */
         unsigned max_attempts;
 };
 
