@@ -30,7 +30,7 @@
  * i + 1; store_open() applies the missing ones in one IMMEDIATE transaction (re-reading the
  * version under the lock, as two connections may open a new file at once). Version 1 is the
  * first schema; version 2 adds the audit log; version 3 the OpenID Connect identities; version 4
- * data objects. An existing
+ * data objects; version 5 workers, their join tokens and the replicas of jobs. An existing
  * file upgrades in place on its next open; a migration never rewrites the rows already there.
  *
  * The audit log is append-only twice over: this module has no statement that changes or removes
@@ -38,6 +38,18 @@
  * REPLACE a row) fail, so a mistaken statement elsewhere cannot rewrite history. They do not stop
  * someone who can write the file. Its actor is a plain integer, not a foreign key: deleting a user
  * keeps the records of what that user did.
+ *
+ * Batches. store_batch_begin() opens one IMMEDIATE transaction that the calls up to
+ * store_batch_end() share: tx_begin()/tx_commit() become SAVEPOINT/RELEASE (ROLLBACK TO on
+ * failure), so a failing call undoes its own statements only; a single statement that fails is
+ * undone by SQLite alone. SQLite may still roll the whole transaction back after an I/O error,
+ * a full disk or lack of memory; a commit hook then refuses the commit that a later statement
+ * would make on its own (-ECANCELED), so no call of a lost batch persists half of it.
+ *
+ * Workers and replicas. A worker's row refers to its account (users, ON DELETE CASCADE), so
+ * deleting either deletes both; the trigger workers_requeue returns the replicas the worker held
+ * to the queue on any deletion of the row, which is why a replica's worker_id needs no foreign
+ * key (a done or failed replica keeps the id of a worker that is gone, like an acl's owner).
  */
 
 #include <assert.h>
@@ -61,6 +73,7 @@
 
 struct store {
         sqlite3 *db;
+        bool batch; /* store_batch_begin() opened a transaction that tx_begin() nests in */
 };
 
 /* ---- schema ---- */
@@ -190,6 +203,58 @@ static const char *const migrations[] = {
         ") STRICT;"
         "CREATE INDEX data_created ON data(created_at, id);"
         "CREATE INDEX data_sha256 ON data(sha256);",
+
+        /* 4 → 5: workers (each with its worker_user account: deleting the account deletes the
+         * worker), their one-time join tokens, and the replicas of jobs. group_id and owner_id
+         * are plain ids like an acl's (checked when written, never reused); a replica's
+         * worker_id is not a foreign key either, but no replica stays assigned to a worker that
+         * is gone: the trigger puts it back in the queue, whichever way the worker goes. */
+        "CREATE TABLE workers ("
+        "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        "  name TEXT NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 64),"
+        "  public_key TEXT NOT NULL UNIQUE CHECK (length(CAST(public_key AS BLOB)) = 40),"
+        "  confinement TEXT NOT NULL CHECK (confinement IN ('public', 'group', 'private')),"
+        "  group_id INTEGER NOT NULL,"
+        "  owner_id INTEGER NOT NULL,"
+        "  user_id INTEGER NOT NULL UNIQUE REFERENCES users(id) ON DELETE CASCADE,"
+        "  errors INTEGER NOT NULL DEFAULT 0 CHECK (errors >= 0),"
+        "  created_at INTEGER NOT NULL,"
+        "  last_seen INTEGER NOT NULL DEFAULT 0,"
+        "  CHECK ((confinement = 'public' AND group_id = 0 AND owner_id = 0)"
+        "      OR (confinement = 'group' AND group_id > 0 AND owner_id = 0)"
+        "      OR (confinement = 'private' AND group_id = 0 AND owner_id > 0))"
+        ") STRICT;"
+        "CREATE TABLE worker_tokens ("
+        "  hash BLOB NOT NULL PRIMARY KEY CHECK (length(hash) = 32),"
+        "  confinement TEXT NOT NULL CHECK (confinement IN ('public', 'group', 'private')),"
+        "  group_id INTEGER NOT NULL,"
+        "  owner_id INTEGER NOT NULL,"
+        "  expires_at INTEGER NOT NULL,"
+        "  CHECK ((confinement = 'public' AND group_id = 0 AND owner_id = 0)"
+        "      OR (confinement = 'group' AND group_id > 0 AND owner_id = 0)"
+        "      OR (confinement = 'private' AND group_id = 0 AND owner_id > 0))"
+        ") STRICT, WITHOUT ROWID;"
+        /* a rowid table: a replica's result may be large */
+        "CREATE TABLE replicas ("
+        "  job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,"
+        "  idx INTEGER NOT NULL CHECK (idx BETWEEN 0 AND 15),"
+        "  state TEXT NOT NULL CHECK (state IN ('queued', 'assigned', 'done', 'failed')),"
+        "  worker_id INTEGER NOT NULL DEFAULT 0 CHECK (worker_id >= 0),"
+        "  lease TEXT CHECK (length(lease) = 32),"
+        "  attempts INTEGER NOT NULL DEFAULT 0,"
+        "  vote TEXT CHECK (length(vote) = 64),"
+        "  result TEXT,"
+        "  error TEXT,"
+        "  PRIMARY KEY (job_id, idx),"
+        "  CHECK ((state = 'assigned') = (lease IS NOT NULL AND worker_id > 0)),"
+        "  CHECK ((state = 'done') = (vote IS NOT NULL))"
+        ") STRICT;"
+        "CREATE INDEX replicas_assigned ON replicas(worker_id) WHERE state = 'assigned';"
+        "CREATE INDEX replicas_queued ON replicas(job_id, idx) WHERE state = 'queued';"
+        "CREATE TRIGGER workers_requeue AFTER DELETE ON workers BEGIN"
+        " UPDATE replicas SET state = 'queued', lease = NULL, worker_id = 0"
+        "  WHERE worker_id = OLD.id AND state = 'assigned';"
+        " END;",
 };
 
 /* The schema's CHECKs spell the bounds of store.h as numbers. */
@@ -197,6 +262,9 @@ _Static_assert(STORE_IDENTITY_TEXT_MAX == 256, "identities: the CHECKs of migrat
 _Static_assert(STORE_DATA_NAME_MAX == 255 && STORE_DATA_ID_LEN == 32 && STORE_SHA256_LEN == 64,
                "data: the CHECKs of migration 3 → 4");
 _Static_assert(STORE_NAME_MAX == 64, "names: CHECK (length(name) BETWEEN 1 AND 64)");
+_Static_assert(STORE_CURVE_KEY_LEN == 40 && STORE_WORKER_TOKEN_HASH_SIZE == 32 &&
+                       STORE_LEASE_ID_LEN == 32 && STORE_REPLICAS_MAX == 16,
+               "workers and replicas: the CHECKs of migration 4 → 5");
 _Static_assert(STORE_AUDIT_EVENT_MAX == 64 && STORE_AUDIT_OBJECT_MAX == 256 &&
                        STORE_AUDIT_DETAIL_MAX == 1024 && STORE_AUDIT_PEER_MAX == 64,
                "audit: the CHECKs of migration 1 → 2");
@@ -215,6 +283,9 @@ static int sqlite_errno(sqlite3 *db, int rc)
                 break;
         case SQLITE_CONSTRAINT_FOREIGNKEY: /* we only ever violate one by referring to nothing */
                 r = -ENOENT;
+                break;
+        case SQLITE_CONSTRAINT_COMMITHOOK: /* batch_commit_hook(): the batch is lost */
+                r = -ECANCELED;
                 break;
         case SQLITE_IOERR_NOMEM:
                 r = -ENOMEM;
@@ -406,11 +477,24 @@ static int column_strdup(sqlite3_stmt *st, int col, char **ret)
  *         r = tx_begin(s, &tx);          takes the write lock now (BEGIN IMMEDIATE)
  *         ...
  *         return tx_commit(&tx);         on any earlier return, the cleanup rolls back
+ *
+ * Inside a batch (store_batch_begin()) the same calls use a savepoint of the batch's
+ * transaction instead: a function that fails undoes its own work only, and the batch goes on.
+ * No function calls another that opens a transaction, so savepoints never nest and one name
+ * serves.
  */
 static int tx_begin(struct store *s, struct store **ret_tx)
 {
-        int r = exec(s, "BEGIN IMMEDIATE");
+        int r;
 
+        if (s->batch) {
+                /* SQLite rolled the batch back after an error: a savepoint would open a
+                 * transaction of its own */
+                if (sqlite3_get_autocommit(s->db))
+                        return -ECANCELED;
+                r = exec(s, "SAVEPOINT store_tx");
+        } else
+                r = exec(s, "BEGIN IMMEDIATE");
         if (r < 0)
                 return r;
         *ret_tx = s;
@@ -419,7 +503,7 @@ static int tx_begin(struct store *s, struct store **ret_tx)
 
 static int tx_commit(struct store **tx)
 {
-        int r = exec(*tx, "COMMIT");
+        int r = exec(*tx, (*tx)->batch ? "RELEASE store_tx" : "COMMIT");
 
         if (r < 0)
                 return r; /* the cleanup rolls back what COMMIT may have left open */
@@ -429,8 +513,54 @@ static int tx_commit(struct store **tx)
 
 static void tx_rollbackp(struct store **tx)
 {
-        if (*tx && !sqlite3_get_autocommit((*tx)->db))
-                (void) sqlite3_exec((*tx)->db, "ROLLBACK", NULL, NULL, NULL);
+        if (!*tx || sqlite3_get_autocommit((*tx)->db))
+                return;
+        (void) sqlite3_exec((*tx)->db,
+                            (*tx)->batch ? "ROLLBACK TO store_tx; RELEASE store_tx" : "ROLLBACK",
+                            NULL, NULL, NULL);
+}
+
+/*
+ * While a batch is open every commit is store_batch_end()'s, which clears s->batch first. Any
+ * other means SQLite rolled the batch's transaction back (after an I/O error, a full disk, lack
+ * of memory) and a statement is about to commit on its own, outside the batch the caller thinks
+ * it is in: refused (-ECANCELED).
+ */
+static int batch_commit_hook(void *userdata)
+{
+        const struct store *s = userdata;
+
+        return s->batch ? 1 : 0;
+}
+
+int store_batch_begin(struct store *s)
+{
+        int r;
+
+        if (!s)
+                return -EINVAL;
+        if (s->batch)
+                return -EBUSY;
+        r = exec(s, "BEGIN IMMEDIATE");
+        if (r < 0)
+                return r;
+        s->batch = true;
+        return 0;
+}
+
+int store_batch_end(struct store *s, bool commit)
+{
+        int r;
+
+        if (!s || !s->batch)
+                return -EINVAL;
+        s->batch = false;
+        if (sqlite3_get_autocommit(s->db))
+                return commit ? -ECANCELED : 0; /* already rolled back by SQLite */
+        r = exec(s, commit ? "COMMIT" : "ROLLBACK");
+        if (r < 0 && !sqlite3_get_autocommit(s->db))
+                (void) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return r;
 }
 
 /* ---- validation ---- */
@@ -702,6 +832,8 @@ int store_open(const char *path, struct store **ret)
                              NULL);
         if (rc != SQLITE_OK)
                 return sqlite_errno(s->db, rc);
+
+        (void) sqlite3_commit_hook(s->db, batch_commit_hook, s);
 
         r = configure(s);
         if (r < 0)
@@ -2793,4 +2925,824 @@ int store_audit_list(struct store *s, int64_t after_id, size_t limit, struct sto
         *ret = records;
         *ret_n = n;
         return 0;
+}
+
+/* ---- workers ---- */
+
+#define WORKER_COLUMNS                                                                        \
+        "id, name, public_key, confinement, group_id, owner_id, user_id, errors, created_at," \
+        " last_seen"
+
+static const char *const confinement_names[_STORE_WORKER_CONFINEMENT_MAX] = {
+        [STORE_WORKER_PUBLIC] = "public",
+        [STORE_WORKER_GROUP] = "group",
+        [STORE_WORKER_PRIVATE] = "private",
+};
+
+const char *store_worker_confinement_to_string(enum store_worker_confinement c)
+{
+        if ((int) c < 0 || c >= _STORE_WORKER_CONFINEMENT_MAX)
+                return NULL;
+        return confinement_names[c];
+}
+
+enum store_worker_confinement store_worker_confinement_from_string(const char *s)
+{
+        return (enum store_worker_confinement) lookup_name(confinement_names,
+                                                           _STORE_WORKER_CONFINEMENT_MAX, s);
+}
+
+void store_worker_clear(struct store_worker *w)
+{
+        if (!w)
+                return;
+        free(w->name);
+        *w = (struct store_worker){};
+}
+
+struct store_worker *store_worker_array_free(struct store_worker *w, size_t n)
+{
+        for (size_t i = 0; w && i < n; i++)
+                store_worker_clear(&w[i]);
+        free(w);
+        return NULL;
+}
+
+bool store_curve_key_valid(const char *key)
+{
+        static const char z85[] = "0123456789abcdefghijklmnopqrstuvwxyz"
+                                  "ABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
+
+        if (!key)
+                return false;
+        for (size_t i = 0; i < STORE_CURVE_KEY_LEN; i++)
+                if (key[i] == '\0' || !strchr(z85, key[i]))
+                        return false;
+        return key[STORE_CURVE_KEY_LEN] == '\0';
+}
+
+/* A confinement and the ids that go with it (the schema's CHECK, said first as -EINVAL). */
+static int check_confinement(enum store_worker_confinement c, int64_t group_id, int64_t owner_id)
+{
+        switch (c) {
+        case STORE_WORKER_PUBLIC:
+                return group_id == 0 && owner_id == 0 ? 0 : -EINVAL;
+        case STORE_WORKER_GROUP:
+                return group_id > 0 && owner_id == 0 ? 0 : -EINVAL;
+        case STORE_WORKER_PRIVATE:
+                return group_id == 0 && owner_id > 0 ? 0 : -EINVAL;
+        case _STORE_WORKER_CONFINEMENT_MAX:
+        case _STORE_WORKER_CONFINEMENT_INVALID:
+        default:
+                return -EINVAL;
+        }
+}
+
+/* -ENOENT if the group or the owner of a confinement names nothing; in a transaction. */
+static int confinement_targets_exist(struct store *s, int64_t group_id, int64_t owner_id)
+{
+        int r;
+
+        if (group_id > 0) {
+                r = row_exists(s, "SELECT 1 FROM groups WHERE id = ?", group_id);
+                if (r < 0)
+                        return r;
+        }
+        if (owner_id > 0) {
+                r = row_exists(s, "SELECT 1 FROM users WHERE id = ?", owner_id);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int worker_from_row(sqlite3_stmt *st, struct store_worker *ret)
+{
+        _cleanup_(store_worker_clear) struct store_worker w = {};
+        const unsigned char *key;
+        int r;
+
+        w.id = sqlite3_column_int64(st, 0);
+        r = column_strdup(st, 1, &w.name);
+        if (r < 0)
+                return r;
+        if (!w.name)
+                return -EBADMSG;
+        key = sqlite3_column_text(st, 2);
+        if (!key || !store_curve_key_valid((const char *) key))
+                return -EBADMSG;
+        memcpy(w.public_key, key, STORE_CURVE_KEY_SIZE);
+        r = state_from_row(st, 3, confinement_names, _STORE_WORKER_CONFINEMENT_MAX);
+        if (r < 0)
+                return r;
+        w.confinement = (enum store_worker_confinement) r;
+        w.group_id = sqlite3_column_int64(st, 4);
+        w.owner_id = sqlite3_column_int64(st, 5);
+        w.user_id = sqlite3_column_int64(st, 6);
+        w.errors = (uint64_t) sqlite3_column_int64(st, 7);
+        w.created_at = sqlite3_column_int64(st, 8);
+        w.last_seen = sqlite3_column_int64(st, 9);
+        *ret = w;
+        w = (struct store_worker){};
+        return 0;
+}
+
+/*
+ * Inserts a worker and its account inside the caller's transaction. The account is a user
+ * without a password that owns its own record (mode 0700), named like the worker: a name taken
+ * by a user or a worker is -EEXIST either way (a worker's name is its account's).
+ */
+static int worker_insert(struct store *s, const char *name, const char *public_key,
+                         enum store_worker_confinement c, int64_t group_id, int64_t owner_id,
+                         int worker_rights, int64_t *ret_id)
+{
+        static const struct store_acl self_acl = {.owner = 0, .group = 0, .mode = 0700};
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int64_t user_id, id;
+        int r;
+
+        r = confinement_targets_exist(s, group_id, owner_id);
+        if (r < 0)
+                return r;
+        r = user_insert(s, name, NULL, worker_rights, STORE_USER_ACTIVE, &self_acl, &user_id);
+        if (r < 0)
+                return r;
+        r = prepare(s,
+                    "INSERT INTO workers (name, public_key, confinement, group_id, owner_id,"
+                    " user_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                    &st);
+        if (r < 0)
+                return r;
+        r = bind(s, st, "tttllll", name, public_key, confinement_names[c], group_id, owner_id,
+                 user_id, now());
+        if (r < 0)
+                return r;
+        r = step(s, st);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return -EIO;
+        id = sqlite3_column_int64(st, 0);
+        r = step_done(s, st);
+        if (r < 0)
+                return r;
+        *ret_id = id;
+        return 0;
+}
+
+static int check_worker_args(const char *name, const char *public_key,
+                             enum store_worker_confinement c, int64_t group_id, int64_t owner_id)
+{
+        if (!store_name_valid(name) || !store_curve_key_valid(public_key))
+                return -EINVAL;
+        return check_confinement(c, group_id, owner_id);
+}
+
+int store_worker_create(struct store *s, const char *name, const char *public_key,
+                        enum store_worker_confinement confinement, int64_t group_id,
+                        int64_t owner_id, int worker_rights, int64_t *ret_id)
+{
+        _cleanup_(tx_rollbackp) struct store *tx = NULL;
+        int64_t id;
+        int r;
+
+        r = check_worker_args(name, public_key, confinement, group_id, owner_id);
+        if (r < 0)
+                return r;
+        r = tx_begin(s, &tx);
+        if (r < 0)
+                return r;
+        r = worker_insert(s, name, public_key, confinement, group_id, owner_id, worker_rights, &id);
+        if (r < 0)
+                return r;
+        r = tx_commit(&tx);
+        if (r < 0)
+                return r;
+        if (ret_id)
+                *ret_id = id;
+        return 0;
+}
+
+static int worker_get(struct store *s, const char *sql, int64_t id, const char *text,
+                      struct store_worker *ret)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        r = prepare(s, sql, &st);
+        if (r < 0)
+                return r;
+        r = text ? bind(s, st, "t", text) : bind(s, st, "l", id);
+        if (r < 0)
+                return r;
+        r = step(s, st);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return -ENOENT;
+        return worker_from_row(st, ret);
+}
+
+int store_worker_get(struct store *s, int64_t id, struct store_worker *ret)
+{
+        return worker_get(s, "SELECT " WORKER_COLUMNS " FROM workers WHERE id = ?", id, NULL, ret);
+}
+
+int store_worker_get_by_name(struct store *s, const char *name, struct store_worker *ret)
+{
+        if (!store_name_valid(name))
+                return -EINVAL;
+        return worker_get(s, "SELECT " WORKER_COLUMNS " FROM workers WHERE name = ?", 0, name, ret);
+}
+
+int store_worker_get_by_key(struct store *s, const char *public_key, struct store_worker *ret)
+{
+        if (!store_curve_key_valid(public_key))
+                return -EINVAL;
+        return worker_get(s, "SELECT " WORKER_COLUMNS " FROM workers WHERE public_key = ?", 0,
+                          public_key, ret);
+}
+
+int store_worker_list(struct store *s, int64_t after_id, size_t limit, struct store_worker **ret,
+                      size_t *ret_n)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        struct store_worker *workers = NULL;
+        size_t n = 0;
+        int r;
+
+        r = check_limit(limit);
+        if (r < 0)
+                return r;
+        r = prepare(s, "SELECT " WORKER_COLUMNS " FROM workers WHERE id > ? ORDER BY id LIMIT ?",
+                    &st);
+        if (r < 0)
+                return r;
+        r = bind(s, st, "ll", after_id, (int64_t) limit);
+        if (r < 0)
+                return r;
+        workers = calloc(limit, sizeof(*workers));
+        if (!workers)
+                return -ENOMEM;
+        while ((r = step(s, st)) > 0 && n < limit) {
+                r = worker_from_row(st, &workers[n]);
+                if (r < 0)
+                        break;
+                n++;
+        }
+        if (r < 0) {
+                (void) store_worker_array_free(workers, n);
+                return r;
+        }
+        if (n == 0)
+                workers = (free(workers), NULL);
+        *ret = workers;
+        *ret_n = n;
+        return 0;
+}
+
+int store_worker_delete(struct store *s, int64_t id)
+{
+        _cleanup_(tx_rollbackp) struct store *tx = NULL;
+        _cleanup_stmt_ sqlite3_stmt *del = NULL, *user = NULL;
+        int64_t user_id;
+        int r;
+
+        r = tx_begin(s, &tx);
+        if (r < 0)
+                return r;
+        /* the trigger workers_requeue puts its assigned replicas back in the queue */
+        r = prepare(s, "DELETE FROM workers WHERE id = ? RETURNING user_id", &del);
+        if (r < 0)
+                return r;
+        r = bind(s, del, "l", id);
+        if (r < 0)
+                return r;
+        r = step(s, del);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return -ENOENT;
+        user_id = sqlite3_column_int64(del, 0);
+        r = step_done(s, del);
+        if (r < 0)
+                return r;
+        r = prepare(s, "DELETE FROM users WHERE id = ?", &user);
+        if (r < 0)
+                return r;
+        r = bind(s, user, "l", user_id);
+        if (r < 0)
+                return r;
+        r = step_done(s, user);
+        if (r < 0)
+                return r;
+        return tx_commit(&tx);
+}
+
+int store_worker_add_error(struct store *s, int64_t id)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        r = prepare(s, "UPDATE workers SET errors = errors + 1 WHERE id = ?", &st);
+        if (r < 0)
+                return r;
+        r = bind(s, st, "l", id);
+        if (r < 0)
+                return r;
+        return update_one(s, st);
+}
+
+int store_worker_touch(struct store *s, int64_t id, int64_t at)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        r = prepare(s, "UPDATE workers SET last_seen = ? WHERE id = ?", &st);
+        if (r < 0)
+                return r;
+        r = bind(s, st, "ll", at, id);
+        if (r < 0)
+                return r;
+        return update_one(s, st);
+}
+
+/* ---- worker join tokens ---- */
+
+int store_worker_token_create(struct store *s,
+                              const uint8_t hash[static STORE_WORKER_TOKEN_HASH_SIZE],
+                              enum store_worker_confinement confinement, int64_t group_id,
+                              int64_t owner_id, int64_t expires_at)
+{
+        _cleanup_(tx_rollbackp) struct store *tx = NULL;
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        r = check_confinement(confinement, group_id, owner_id);
+        if (r < 0)
+                return r;
+        r = tx_begin(s, &tx);
+        if (r < 0)
+                return r;
+        r = confinement_targets_exist(s, group_id, owner_id);
+        if (r < 0)
+                return r;
+        r = prepare(s,
+                    "INSERT INTO worker_tokens (hash, confinement, group_id, owner_id, expires_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    &st);
+        if (r < 0)
+                return r;
+        r = bind(s, st, "btlll", (const void *) hash, STORE_WORKER_TOKEN_HASH_SIZE,
+                 confinement_names[confinement], group_id, owner_id, expires_at);
+        if (r < 0)
+                return r;
+        r = step_done(s, st);
+        if (r < 0)
+                return r;
+        return tx_commit(&tx);
+}
+
+int store_worker_token_redeem(struct store *s,
+                              const uint8_t hash[static STORE_WORKER_TOKEN_HASH_SIZE],
+                              int64_t now_at, const char *name, const char *public_key,
+                              int worker_rights, int64_t *ret_worker_id)
+{
+        _cleanup_(tx_rollbackp) struct store *tx = NULL;
+        _cleanup_stmt_ sqlite3_stmt *del = NULL;
+        int64_t group_id, owner_id, expires_at, id;
+        enum store_worker_confinement c;
+        int r;
+
+        if (!store_name_valid(name) || !store_curve_key_valid(public_key))
+                return -EINVAL;
+        r = tx_begin(s, &tx);
+        if (r < 0)
+                return r;
+        r = prepare(s,
+                    "DELETE FROM worker_tokens WHERE hash = ?"
+                    " RETURNING confinement, group_id, owner_id, expires_at",
+                    &del);
+        if (r < 0)
+                return r;
+        r = bind(s, del, "b", (const void *) hash, STORE_WORKER_TOKEN_HASH_SIZE);
+        if (r < 0)
+                return r;
+        r = step(s, del);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return -ENOENT;
+        r = state_from_row(del, 0, confinement_names, _STORE_WORKER_CONFINEMENT_MAX);
+        if (r < 0)
+                return r;
+        c = (enum store_worker_confinement) r;
+        group_id = sqlite3_column_int64(del, 1);
+        owner_id = sqlite3_column_int64(del, 2);
+        expires_at = sqlite3_column_int64(del, 3);
+        r = step_done(s, del);
+        if (r < 0)
+                return r;
+
+        if (expires_at <= now_at) {
+                /* an expired token is of no use to anyone: its deletion is kept */
+                r = tx_commit(&tx);
+                return r < 0 ? r : -ENOENT;
+        }
+        /* a failure here rolls the deletion back too: the token stays for another try */
+        r = worker_insert(s, name, public_key, c, group_id, owner_id, worker_rights, &id);
+        if (r < 0)
+                return r;
+        r = tx_commit(&tx);
+        if (r < 0)
+                return r;
+        if (ret_worker_id)
+                *ret_worker_id = id;
+        return 0;
+}
+
+int store_worker_tokens_pending(struct store *s, int64_t now_at, uint64_t *ret_count)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        r = prepare(s, "SELECT count(*) FROM worker_tokens WHERE expires_at > ?", &st);
+        if (r < 0)
+                return r;
+        r = bind(s, st, "l", now_at);
+        if (r < 0)
+                return r;
+        r = step(s, st);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return -EIO;
+        *ret_count = (uint64_t) sqlite3_column_int64(st, 0);
+        return 0;
+}
+
+/* ---- replicas ---- */
+
+#define REPLICA_COLUMNS                                                                 \
+        "r.job_id, r.idx, r.state, r.worker_id, r.lease, r.attempts, r.vote, r.result," \
+        " r.error"
+#define REPLICA_SUMMARY_COLUMNS \
+        "r.job_id, r.idx, r.state, r.worker_id, r.lease, r.attempts, r.vote, NULL, NULL"
+
+static const char *const replica_state_names[_STORE_REPLICA_STATE_MAX] = {
+        [STORE_REPLICA_QUEUED] = "queued",
+        [STORE_REPLICA_ASSIGNED] = "assigned",
+        [STORE_REPLICA_DONE] = "done",
+        [STORE_REPLICA_FAILED] = "failed",
+};
+
+const char *store_replica_state_to_string(enum store_replica_state st)
+{
+        if ((int) st < 0 || st >= _STORE_REPLICA_STATE_MAX)
+                return NULL;
+        return replica_state_names[st];
+}
+
+void store_replica_clear(struct store_replica *r)
+{
+        if (!r)
+                return;
+        free(r->result);
+        free(r->error);
+        *r = (struct store_replica){};
+}
+
+struct store_replica *store_replica_array_free(struct store_replica *r, size_t n)
+{
+        for (size_t i = 0; r && i < n; i++)
+                store_replica_clear(&r[i]);
+        free(r);
+        return NULL;
+}
+
+/* A lease is written like a job id: 32 lowercase hex digits. */
+_Static_assert(STORE_LEASE_ID_LEN == STORE_JOB_ID_LEN, "lease ids look like job ids");
+
+static bool lease_valid(const char *lease)
+{
+        return store_job_id_valid(lease);
+}
+
+/* Copies a text column that is NULL ("") or passes valid() into ret[size]; -EBADMSG else. */
+static int column_fixed(sqlite3_stmt *st, int col, bool (*valid)(const char *), char *ret,
+                        size_t size)
+{
+        const unsigned char *t;
+
+        if (sqlite3_column_type(st, col) == SQLITE_NULL) {
+                ret[0] = '\0';
+                return 0;
+        }
+        t = sqlite3_column_text(st, col);
+        if (!t)
+                return -ENOMEM;
+        if (!valid((const char *) t))
+                return -EBADMSG;
+        memcpy(ret, t, size);
+        return 0;
+}
+
+static int replica_from_row(sqlite3_stmt *st, struct store_replica *ret)
+{
+        _cleanup_(store_replica_clear) struct store_replica rep = {};
+        int r;
+
+        r = column_fixed(st, 0, store_job_id_valid, rep.job_id, sizeof(rep.job_id));
+        if (r < 0)
+                return r;
+        if (!rep.job_id[0])
+                return -EBADMSG;
+        rep.idx = sqlite3_column_int(st, 1);
+        r = state_from_row(st, 2, replica_state_names, _STORE_REPLICA_STATE_MAX);
+        if (r < 0)
+                return r;
+        rep.state = (enum store_replica_state) r;
+        rep.worker_id = sqlite3_column_int64(st, 3);
+        r = column_fixed(st, 4, lease_valid, rep.lease, sizeof(rep.lease));
+        if (r < 0)
+                return r;
+        rep.attempts = sqlite3_column_int(st, 5);
+        r = column_fixed(st, 6, store_sha256_valid, rep.vote, sizeof(rep.vote));
+        if (r < 0)
+                return r;
+        r = column_strdup(st, 7, &rep.result);
+        if (r < 0)
+                return r;
+        r = column_strdup(st, 8, &rep.error);
+        if (r < 0)
+                return r;
+        *ret = rep;
+        rep = (struct store_replica){};
+        return 0;
+}
+
+static bool replica_idx_valid(int idx)
+{
+        return idx >= 0 && idx < STORE_REPLICAS_MAX;
+}
+
+int store_job_start_replicas(struct store *s, const char *job_id, int n)
+{
+        _cleanup_(tx_rollbackp) struct store *tx = NULL;
+        _cleanup_stmt_ sqlite3_stmt *old = NULL, *ins = NULL;
+        int r;
+
+        if (!store_job_id_valid(job_id) || n < 1 || n > STORE_REPLICAS_MAX)
+                return -EINVAL;
+        r = tx_begin(s, &tx);
+        if (r < 0)
+                return r;
+        r = job_move(s, job_id, BIT(STORE_JOB_QUEUED), STORE_JOB_RUNNING, false, NULL, NULL);
+        if (r < 0)
+                return r;
+        /* a job re-queued after an earlier start begins afresh */
+        r = prepare(s, "DELETE FROM replicas WHERE job_id = ?", &old);
+        if (r < 0)
+                return r;
+        r = bind(s, old, "t", job_id);
+        if (r < 0)
+                return r;
+        r = step_done(s, old);
+        if (r < 0)
+                return r;
+        r = prepare(s, "INSERT INTO replicas (job_id, idx, state) VALUES (?, ?, 'queued')", &ins);
+        if (r < 0)
+                return r;
+        for (int i = 0; i < n; i++) {
+                r = bind(s, ins, "ti", job_id, i);
+                if (r < 0)
+                        return r;
+                r = step_done(s, ins);
+                if (r < 0)
+                        return r;
+                (void) sqlite3_reset(ins);
+        }
+        return tx_commit(&tx);
+}
+
+/* Runs a replica query (its parameters bound by the caller) and collects every row. */
+static int replica_collect(struct store *s, sqlite3_stmt *st, struct store_replica **ret,
+                           size_t *ret_n)
+{
+        struct store_replica *list = NULL;
+        size_t n = 0, size = 0;
+        int r;
+
+        while ((r = step(s, st)) > 0) {
+                if (n == size) {
+                        size_t new_size = size ? 2 * size : STORE_REPLICAS_MAX;
+                        struct store_replica *p;
+
+                        if (new_size > SIZE_MAX / sizeof(*list)) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        p = realloc(list, new_size * sizeof(*list));
+                        if (!p) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        list = p;
+                        size = new_size;
+                }
+                r = replica_from_row(st, &list[n]);
+                if (r < 0)
+                        break;
+                n++;
+        }
+        if (r < 0) {
+                (void) store_replica_array_free(list, n);
+                return r;
+        }
+        *ret = list;
+        *ret_n = n;
+        return 0;
+}
+
+int store_replica_list(struct store *s, const char *job_id, struct store_replica **ret,
+                       size_t *ret_n)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        if (!store_job_id_valid(job_id))
+                return -EINVAL;
+        r = prepare(s,
+                    "SELECT " REPLICA_COLUMNS " FROM replicas r WHERE r.job_id = ? ORDER BY r.idx",
+                    &st);
+        if (r < 0)
+                return r;
+        r = bind(s, st, "t", job_id);
+        if (r < 0)
+                return r;
+        return replica_collect(s, st, ret, ret_n);
+}
+
+int store_replica_list_assigned(struct store *s, struct store_replica **ret, size_t *ret_n)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        r = prepare(s,
+                    "SELECT " REPLICA_SUMMARY_COLUMNS
+                    " FROM replicas r JOIN jobs j ON j.id = r.job_id"
+                    " WHERE r.state = 'assigned' ORDER BY j.seq, r.idx",
+                    &st);
+        if (r < 0)
+                return r;
+        return replica_collect(s, st, ret, ret_n);
+}
+
+int store_replica_list_queued(struct store *s, struct store_replica **ret, size_t *ret_n)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        r = prepare(s,
+                    "SELECT " REPLICA_SUMMARY_COLUMNS
+                    " FROM replicas r JOIN jobs j ON j.id = r.job_id"
+                    " WHERE r.state = 'queued' AND j.state = 'running' ORDER BY j.seq, r.idx",
+                    &st);
+        if (r < 0)
+                return r;
+        return replica_collect(s, st, ret, ret_n);
+}
+
+/*
+ * After a compare-and-set UPDATE of a replica changed nothing: -ENOENT if the replica (or, with
+ * worker_id > 0, the worker) does not exist, else -ESTALE.
+ */
+static int replica_missing_or_stale(struct store *s, const char *job_id, int idx, int64_t worker_id)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        r = prepare(s, "SELECT 1 FROM replicas WHERE job_id = ? AND idx = ?", &st);
+        if (r < 0)
+                return r;
+        r = bind(s, st, "ti", job_id, idx);
+        if (r < 0)
+                return r;
+        r = step(s, st);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return -ENOENT;
+        if (worker_id > 0) {
+                r = row_exists(s, "SELECT 1 FROM workers WHERE id = ?", worker_id);
+                if (r < 0)
+                        return r;
+        }
+        return -ESTALE;
+}
+
+/* Runs a one-row compare-and-set UPDATE of a replica. */
+static int replica_cas(struct store *s, sqlite3_stmt *st, const char *job_id, int idx,
+                       int64_t worker_id)
+{
+        int r = step_done(s, st);
+
+        if (r < 0)
+                return r;
+        if (sqlite3_changes(s->db) > 0)
+                return 0;
+        return replica_missing_or_stale(s, job_id, idx, worker_id);
+}
+
+int store_replica_assign(struct store *s, const char *job_id, int idx, int64_t worker_id,
+                         const char *lease)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        if (!store_job_id_valid(job_id) || !replica_idx_valid(idx) || worker_id <= 0 ||
+            !lease_valid(lease))
+                return -EINVAL;
+        /* the worker must exist: once it is gone, workers_requeue could not free the replica */
+        r = prepare(s,
+                    "UPDATE replicas SET state = 'assigned', worker_id = ?3, lease = ?4,"
+                    " attempts = attempts + 1"
+                    " WHERE job_id = ?1 AND idx = ?2 AND state = 'queued'"
+                    " AND EXISTS (SELECT 1 FROM workers WHERE id = ?3)",
+                    &st);
+        if (r < 0)
+                return r;
+        r = bind(s, st, "tilt", job_id, idx, worker_id, lease);
+        if (r < 0)
+                return r;
+        return replica_cas(s, st, job_id, idx, worker_id);
+}
+
+int store_replica_requeue(struct store *s, const char *job_id, int idx, const char *lease)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        if (!store_job_id_valid(job_id) || !replica_idx_valid(idx) || !lease_valid(lease))
+                return -EINVAL;
+        r = prepare(s,
+                    "UPDATE replicas SET state = 'queued', worker_id = 0, lease = NULL"
+                    " WHERE job_id = ? AND idx = ? AND state = 'assigned' AND lease = ?",
+                    &st);
+        if (r < 0)
+                return r;
+        r = bind(s, st, "tit", job_id, idx, lease);
+        if (r < 0)
+                return r;
+        return replica_cas(s, st, job_id, idx, 0);
+}
+
+int store_replica_done(struct store *s, const char *job_id, int idx, const char *lease,
+                       const char *vote, const char *result)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        if (!store_job_id_valid(job_id) || !replica_idx_valid(idx) || !lease_valid(lease) ||
+            !store_sha256_valid(vote))
+                return -EINVAL;
+        r = check_text(result, STORE_JSON_MAX, true);
+        if (r < 0)
+                return r;
+        r = prepare(s,
+                    "UPDATE replicas SET state = 'done', lease = NULL, vote = ?, result = ?,"
+                    " error = NULL WHERE job_id = ? AND idx = ? AND state = 'assigned'"
+                    " AND lease = ?",
+                    &st);
+        if (r < 0)
+                return r;
+        r = bind(s, st, "tttit", vote, result, job_id, idx, lease);
+        if (r < 0)
+                return r;
+        return replica_cas(s, st, job_id, idx, 0);
+}
+
+int store_replica_fail(struct store *s, const char *job_id, int idx, const char *lease,
+                       const char *error)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        if (!store_job_id_valid(job_id) || !replica_idx_valid(idx) ||
+            (lease && !lease_valid(lease)))
+                return -EINVAL;
+        r = prepare(
+                s,
+                "UPDATE replicas SET state = 'failed', lease = NULL, error = ?1"
+                " WHERE job_id = ?2 AND idx = ?3"
+                " AND (state = 'queued' OR (state = 'assigned' AND (?4 IS NULL OR lease = ?4)))",
+                &st);
+        if (r < 0)
+                return r;
+        /* an error text is cut rather than refused, at a character boundary */
+        r = bind(s, st, "stit", error, error ? (int) utf8_cut(error, STORE_ERROR_MAX) : 0, job_id,
+                 idx, lease);
+        if (r < 0)
+                return r;
+        return replica_cas(s, st, job_id, idx, 0);
 }

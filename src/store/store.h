@@ -12,20 +12,23 @@
  *
  * Durability. The file is in WAL mode with synchronous=FULL: when a writing function returns 0,
  * its change is in the WAL and fdatasync'd, so it survives kill -9 and power loss. Each writing
- * function is one transaction (one fsync); no function leaves a transaction open.
+ * function is one transaction (one fsync); no function leaves a transaction open, but
+ * store_batch_begin(), whose transaction store_batch_end() ends.
  *
  * Errors. Every fallible function returns >= 0 on success or a negative errno; SQLite's codes never
  * leave this module:
  *   -EEXIST   a unique name, token hash or membership already exists
  *   -ENOENT   the object (or one it refers to: user, group, app, an acl's owner or group) does not
  *             exist
- *   -ESTALE   a job is not in the state the caller expected (compare-and-set lost)
+ *   -ESTALE   a job or replica is not in the state (or lease) the caller expected
+ *             (compare-and-set lost)
  *   -EINVAL   invalid argument (bad name, mode, state, limit, job id)
  *   -E2BIG    a text is longer than its STORE_*_MAX, or a set would exceed its bound (the
  *             groups of a user, the members of a group); audit texts are cut instead
  *   -EBUSY    another connection held the write lock for longer than the busy timeout
  *   -EBADMSG  the file is not a database, or is corrupt
  *   -EPROTONOSUPPORT  the file's schema is newer than this program
+ *   -ECANCELED  the open batch's transaction was lost (see store_batch_begin())
  *   -ENOSPC, -EIO, -ENOMEM, -EROFS  as usual
  *
  * Ownership. Pointer parameters are borrowed. Records returned to the caller (struct store_user,
@@ -42,7 +45,7 @@
  * deleted one.
  *
  * Schema. PRAGMA user_version numbers the schema: 1 the first, 2 adds the audit log, 3 the
- * identities of OpenID Connect users, 4 data objects. store_open()
+ * identities of OpenID Connect users, 4 data objects, 5 workers and replicas. store_open()
  * upgrades an older file in place, keeping its data, in one transaction.
  */
 
@@ -454,12 +457,12 @@ int store_blob_referenced(struct store *s, const char *sha256);
 
 /* ---- workers and replicas (schema v5; the network: node --role master) ---- */
 
-#define STORE_CURVE_KEY_LEN  40 /* a CURVE public key in Z85 */
-#define STORE_CURVE_KEY_SIZE (STORE_CURVE_KEY_LEN + 1)
-#define STORE_LEASE_ID_LEN   32 /* lowercase hex of 16 random bytes */
-#define STORE_LEASE_ID_SIZE  (STORE_LEASE_ID_LEN + 1)
+#define STORE_CURVE_KEY_LEN          40 /* a CURVE public key in Z85 */
+#define STORE_CURVE_KEY_SIZE         (STORE_CURVE_KEY_LEN + 1)
+#define STORE_LEASE_ID_LEN           32 /* lowercase hex of 16 random bytes */
+#define STORE_LEASE_ID_SIZE          (STORE_LEASE_ID_LEN + 1)
 #define STORE_WORKER_TOKEN_HASH_SIZE 32
-#define STORE_REPLICAS_MAX   16 /* replicas of one job */
+#define STORE_REPLICAS_MAX           16 /* replicas of one job */
 
 /*
  * What a worker may receive (MISSION.md R5): a public worker runs public apps only; a group
@@ -478,7 +481,12 @@ enum store_worker_confinement store_worker_confinement_from_string(const char *s
 
 /*
  * A registered worker. Its identity on the network is its CURVE public key; the key maps to a
- * worker_user account (user_id) made with it, named like the worker, in the same transaction.
+ * worker_user account (user_id) made with it, named like the worker, in the same transaction:
+ * an active user without a password that owns its own record (mode 0700). Deleting that
+ * account (store_user_delete()) deletes the worker too, as store_worker_delete() does.
+ * group_id and owner_id are checked when the worker is made, then kept like an acl's ids: a
+ * group or owner deleted later leaves an id that is never reused, so such a worker gets
+ * nothing of theirs.
  */
 struct store_worker {
         int64_t id;
@@ -528,8 +536,11 @@ int store_worker_touch(struct store *s, int64_t id, int64_t at);
  * One-time join tokens: an administrator makes one (the API keeps only its SHA-256) with the
  * confinement the joining worker will get; a worker that presents it before expires_at
  * registers its own key under its own name, and the token is gone.
+ * store_worker_token_create(): -EINVAL for a confinement and ids as store_worker_create()
+ * refuses them, -ENOENT if group_id or owner_id names nothing, -EEXIST if the hash is stored.
  */
-int store_worker_token_create(struct store *s, const uint8_t hash[static STORE_WORKER_TOKEN_HASH_SIZE],
+int store_worker_token_create(struct store *s,
+                              const uint8_t hash[static STORE_WORKER_TOKEN_HASH_SIZE],
                               enum store_worker_confinement confinement, int64_t group_id,
                               int64_t owner_id, int64_t expires_at);
 /*
@@ -538,9 +549,10 @@ int store_worker_token_create(struct store *s, const uint8_t hash[static STORE_W
  * expired (an expired one is deleted too); store_worker_create()'s errors otherwise, and then
  * the token is kept.
  */
-int store_worker_token_redeem(struct store *s, const uint8_t hash[static STORE_WORKER_TOKEN_HASH_SIZE],
-                              int64_t now, const char *name, const char *public_key,
-                              int worker_rights, int64_t *ret_worker_id);
+int store_worker_token_redeem(struct store *s,
+                              const uint8_t hash[static STORE_WORKER_TOKEN_HASH_SIZE], int64_t now,
+                              const char *name, const char *public_key, int worker_rights,
+                              int64_t *ret_worker_id);
 /* The number of unexpired tokens (expires_at > now). */
 int store_worker_tokens_pending(struct store *s, int64_t now, uint64_t *ret_count);
 
@@ -569,12 +581,12 @@ struct store_replica {
         char job_id[STORE_JOB_ID_SIZE];
         int idx; /* 0..replicas-1 */
         enum store_replica_state state;
-        int64_t worker_id;                  /* ASSIGNED, DONE, FAILED: who (0: none) */
-        char lease[STORE_LEASE_ID_SIZE];    /* ASSIGNED: the lease; else "" */
-        int attempts;                       /* times assigned */
-        char vote[STORE_SHA256_SIZE];       /* DONE: the digest of its outcome; else "" */
-        char *result;                       /* DONE: result JSON; may be NULL */
-        char *error;                        /* FAILED: why; may be NULL */
+        int64_t worker_id;               /* ASSIGNED, DONE, FAILED: who (0: none) */
+        char lease[STORE_LEASE_ID_SIZE]; /* ASSIGNED: the lease; else "" */
+        int attempts;                    /* times assigned */
+        char vote[STORE_SHA256_SIZE];    /* DONE: the digest of its outcome; else "" */
+        char *result;                    /* DONE: result JSON; may be NULL */
+        char *error;                     /* FAILED: why; may be NULL */
 };
 
 void store_replica_clear(struct store_replica *r);
@@ -582,8 +594,12 @@ struct store_replica *store_replica_array_free(struct store_replica *r, size_t n
 
 /*
  * In one transaction, for a queued job: moves it to running (an attempt, started_at, as
- * store_job_transition()) and inserts n (1..STORE_REPLICAS_MAX) queued replicas 0..n-1.
- * -ESTALE if the job is not queued, -ENOENT if it does not exist, -EINVAL for a bad n.
+ * store_job_transition()) and inserts n (1..STORE_REPLICAS_MAX) queued replicas 0..n-1; the
+ * replicas of an earlier start (a job re-queued since) are replaced. Deleting a job deletes its
+ * replicas. -ESTALE if the job is not queued, -ENOENT if it does not exist, -EINVAL for a bad n.
+ *
+ * The functions below take idx 0..STORE_REPLICAS_MAX-1 and a lease of STORE_LEASE_ID_LEN
+ * lowercase hex digits (else -EINVAL), and return -ENOENT for a replica that does not exist.
  */
 int store_job_start_replicas(struct store *s, const char *job_id, int n);
 /* The replicas of a job in idx order (none: *ret_n 0). */
@@ -594,7 +610,8 @@ int store_replica_list_assigned(struct store *s, struct store_replica **ret, siz
 /* Every queued replica whose job is running, in job seq then idx order, for a master that
  * starts. Without result and error. */
 int store_replica_list_queued(struct store *s, struct store_replica **ret, size_t *ret_n);
-/* queued → assigned to worker_id under lease; attempts += 1. -ESTALE if not queued. */
+/* queued → assigned to worker_id under lease; attempts += 1. -ESTALE if not queued, -ENOENT
+ * also if there is no such worker. */
 int store_replica_assign(struct store *s, const char *job_id, int idx, int64_t worker_id,
                          const char *lease);
 /* assigned under lease → queued (lease and worker cleared). -ESTALE if not assigned under that
@@ -603,7 +620,8 @@ int store_replica_requeue(struct store *s, const char *job_id, int idx, const ch
 /* assigned under lease → done with vote (a SHA-256 in hex) and result. -ESTALE as above. */
 int store_replica_done(struct store *s, const char *job_id, int idx, const char *lease,
                        const char *vote, const char *result);
-/* queued, or assigned under lease (lease NULL: any lease) → failed with error. -ESTALE
+/* queued, or assigned under lease (lease NULL: any lease) → failed with error (may be NULL;
+ * cut to STORE_ERROR_MAX bytes at a UTF-8 character boundary, never refused). -ESTALE
  * otherwise. */
 int store_replica_fail(struct store *s, const char *job_id, int idx, const char *lease,
                        const char *error);
@@ -612,8 +630,14 @@ int store_replica_fail(struct store *s, const char *job_id, int idx, const char 
  * Batching: a master that assigns many replicas at once wraps them in one transaction (one
  * fsync). store_batch_begin() takes the write lock (BEGIN IMMEDIATE); every store function
  * called on s until store_batch_end() joins that transaction instead of opening its own (they
- * use savepoints while a batch is open). store_batch_end(s, true) commits, (s, false) rolls
- * back. -EBUSY if a batch is already open.
+ * use savepoints while a batch is open, so one that fails undoes only its own work and the
+ * batch goes on). store_batch_end(s, true) commits, (s, false) rolls back. store_batch_begin():
+ * -EBUSY if a batch is already open; store_batch_end(): -EINVAL if none is. Closing the store
+ * with a batch open rolls it back.
+ * Should SQLite roll the batch's transaction back on its own (after an I/O error, a full disk
+ * or lack of memory in a call within it), the calls that would write fail with -ECANCELED
+ * rather than commit alone, and store_batch_end(s, true) returns -ECANCELED: nothing of the
+ * batch was kept.
  */
 int store_batch_begin(struct store *s);
 int store_batch_end(struct store *s, bool commit);

@@ -93,8 +93,13 @@ static double mono_s(void)
 static const struct store_acl acl_700 = {.owner = 1, .group = 0, .mode = 0700};
 
 /* The schema version this store writes: 1 the first, 2 adds the audit log, 3 the identities,
- * 4 data objects. */
-enum { SCHEMA_VERSION = 4 };
+ * 4 data objects, 5 workers and replicas. */
+enum { SCHEMA_VERSION = 5 };
+
+/* Drops what version 5 added (the trigger and indexes go with their tables). */
+#define DROP_V5                                                              \
+        "DROP TABLE replicas; DROP TABLE worker_tokens; DROP TABLE workers;" \
+        "DELETE FROM sqlite_sequence WHERE name = 'workers';"
 
 /* Raw access, for inspection. */
 static sqlite3 *raw_open(const char *path)
@@ -236,8 +241,9 @@ static void test_open_schema_wal(void **state)
         assert_int_equal(raw_int(db, "PRAGMA user_version"), SCHEMA_VERSION);
         assert_int_equal(raw_int(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND"
                                      " name IN ('users', 'groups', 'memberships', 'sessions',"
-                                     " 'apps', 'jobs', 'audit')"),
-                         7);
+                                     " 'apps', 'jobs', 'audit', 'workers', 'worker_tokens',"
+                                     " 'replicas')"),
+                         10);
         /* the write through the store is visible to another connection */
         assert_int_equal(raw_int(db, "SELECT count(*) FROM users WHERE name = 'alice'"), 1);
         assert_int_equal(sqlite3_close(db), SQLITE_OK);
@@ -383,8 +389,9 @@ static void test_migration_from_v0(void **state)
         assert_int_equal(raw_int(db, "SELECT count(*) FROM notes WHERE x = 'kept'"), 1);
         assert_int_equal(raw_int(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND"
                                      " name IN ('users', 'groups', 'memberships', 'sessions',"
-                                     " 'apps', 'jobs', 'audit')"),
-                         7);
+                                     " 'apps', 'jobs', 'audit', 'workers', 'worker_tokens',"
+                                     " 'replicas')"),
+                         10);
         assert_int_equal(
                 raw_int(db, "SELECT count(*) FROM sqlite_schema WHERE name = 'jobs_queue'"), 1);
         assert_int_equal(sqlite3_close(db), SQLITE_OK);
@@ -1659,8 +1666,7 @@ static void downgrade_to_v1(const char *path)
 {
         sqlite3 *db = raw_open(path);
 
-        raw_exec(db, "BEGIN;"
-                     "DROP TABLE data;"
+        raw_exec(db, "BEGIN;" DROP_V5 "DROP TABLE data;"
                      "DROP TABLE identities;"
                      "DROP TABLE audit;"
                      "DELETE FROM sqlite_sequence WHERE name = 'audit';"
@@ -1827,8 +1833,8 @@ static void test_migration_from_v2(void **state)
         s = store_close(s);
         db = raw_open(f->path);
         fresh = raw_str(db, SCHEMA_SQL);
-        raw_exec(db, "BEGIN; DROP TABLE data; DROP TABLE identities; PRAGMA user_version = 2;"
-                     " COMMIT;");
+        raw_exec(db, "BEGIN;" DROP_V5 "DROP TABLE data; DROP TABLE identities;"
+                     " PRAGMA user_version = 2; COMMIT;");
         assert_int_equal(sqlite3_close(db), SQLITE_OK);
 
         s = open_ok(f->path);
@@ -2447,7 +2453,7 @@ static void test_migration_from_v3(void **state)
         s = store_close(s);
         db = raw_open(f->path);
         fresh = raw_str(db, SCHEMA_SQL);
-        raw_exec(db, "BEGIN; DROP TABLE data; PRAGMA user_version = 3; COMMIT;");
+        raw_exec(db, "BEGIN;" DROP_V5 "DROP TABLE data; PRAGMA user_version = 3; COMMIT;");
         assert_int_equal(sqlite3_close(db), SQLITE_OK);
 
         s = open_ok(f->path);
@@ -2942,6 +2948,851 @@ static void test_audit_append_only(void **state)
         list = store_audit_array_free(list, n);
 }
 
+/* ---- workers, join tokens, replicas, batches ---- */
+
+/* A CURVE key in Z85: 40 characters, all c. */
+static const char *key_of(char out[static STORE_CURVE_KEY_SIZE], char c)
+{
+        memset(out, c, STORE_CURVE_KEY_LEN);
+        out[STORE_CURVE_KEY_LEN] = '\0';
+        return out;
+}
+
+#define LEASE_A "0123456789abcdef0123456789abcdef"
+#define LEASE_B "fedcba9876543210fedcba9876543210"
+
+static int64_t make_worker(struct store *s, const char *name, char key_char)
+{
+        char key[STORE_CURVE_KEY_SIZE];
+        int64_t id = 0;
+
+        assert_int_equal(store_worker_create(s, name, key_of(key, key_char), STORE_WORKER_PUBLIC, 0,
+                                             0, 4, &id),
+                         0);
+        assert_true(id > 0);
+        return id;
+}
+
+static void test_worker_names(void **state)
+{
+        static const char z85[] = "0123456789abcdefghijklmnopqrstuvwxyz"
+                                  "ABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
+        static const char not_z85[] = " \"',;\\_`|~\t\x7f\x80\xff";
+        char key[STORE_CURVE_KEY_SIZE + 1];
+
+        (void) state;
+        assert_string_equal(store_worker_confinement_to_string(STORE_WORKER_PUBLIC), "public");
+        assert_string_equal(store_worker_confinement_to_string(STORE_WORKER_GROUP), "group");
+        assert_string_equal(store_worker_confinement_to_string(STORE_WORKER_PRIVATE), "private");
+        assert_null(store_worker_confinement_to_string(_STORE_WORKER_CONFINEMENT_MAX));
+        assert_null(store_worker_confinement_to_string(-1));
+        assert_int_equal(store_worker_confinement_from_string("group"), STORE_WORKER_GROUP);
+        assert_int_equal(store_worker_confinement_from_string("Group"), -EINVAL);
+        assert_int_equal(store_worker_confinement_from_string(NULL), -EINVAL);
+        assert_string_equal(store_replica_state_to_string(STORE_REPLICA_QUEUED), "queued");
+        assert_string_equal(store_replica_state_to_string(STORE_REPLICA_ASSIGNED), "assigned");
+        assert_string_equal(store_replica_state_to_string(STORE_REPLICA_DONE), "done");
+        assert_string_equal(store_replica_state_to_string(STORE_REPLICA_FAILED), "failed");
+        assert_null(store_replica_state_to_string(_STORE_REPLICA_STATE_MAX));
+        assert_null(store_replica_state_to_string(-1));
+
+        /* every character of the alphabet, at every position */
+        assert_int_equal(strlen(z85), 85);
+        for (size_t i = 0; i < 85; i++) {
+                key_of(key, 'a');
+                key[i % STORE_CURVE_KEY_LEN] = z85[i];
+                assert_true(store_curve_key_valid(key));
+        }
+        for (size_t i = 0; i < sizeof(not_z85) - 1; i++) {
+                key_of(key, 'a');
+                key[i] = not_z85[i];
+                assert_false(store_curve_key_valid(key));
+        }
+        key_of(key, 'a');
+        key[STORE_CURVE_KEY_LEN - 1] = '\0';
+        assert_false(store_curve_key_valid(key)); /* 39 */
+        key_of(key, 'a');
+        key[STORE_CURVE_KEY_LEN] = 'a';
+        key[STORE_CURVE_KEY_LEN + 1] = '\0';
+        assert_false(store_curve_key_valid(key)); /* 41 */
+        assert_false(store_curve_key_valid(""));
+        assert_false(store_curve_key_valid(NULL));
+}
+
+static void test_workers(void **state)
+{
+        struct fixture *f = *state;
+        _cleanup_(store_closep) struct store *s = NULL;
+        struct store_worker *list = NULL;
+        char k[STORE_CURVE_KEY_SIZE], k2[STORE_CURVE_KEY_SIZE];
+        int64_t alice, staff, w1, w2, w3, id = 0;
+        size_t n;
+        sqlite3 *db;
+
+        s = open_ok(f->path);
+        assert_int_equal(store_user_create(s, "alice", "h", 1, STORE_USER_ACTIVE, &acl_700, &alice),
+                         0);
+        assert_int_equal(store_group_create(s, "staff", &acl_700, &staff), 0);
+
+        assert_int_equal(
+                store_worker_create(s, "w1", key_of(k, 'A'), STORE_WORKER_PUBLIC, 0, 0, 4, &w1), 0);
+        {
+                _cleanup_(store_worker_clear) struct store_worker w = {};
+                _cleanup_(store_worker_clear) struct store_worker by_name = {};
+                _cleanup_(store_worker_clear) struct store_worker by_key = {};
+                _cleanup_(store_user_clear) struct store_user u = {};
+
+                assert_int_equal(store_worker_get(s, w1, &w), 0);
+                assert_int_equal(w.id, w1);
+                assert_string_equal(w.name, "w1");
+                assert_string_equal(w.public_key, k);
+                assert_int_equal(w.confinement, STORE_WORKER_PUBLIC);
+                assert_int_equal(w.group_id, 0);
+                assert_int_equal(w.owner_id, 0);
+                assert_int_equal(w.errors, 0);
+                assert_true(w.created_at > 0);
+                assert_int_equal(w.last_seen, 0);
+                /* its account: a user of the same name, no password, owner of itself */
+                assert_int_equal(store_user_get(s, w.user_id, &u), 0);
+                assert_string_equal(u.name, "w1");
+                assert_null(u.password_hash);
+                assert_int_equal(u.rights, 4);
+                assert_int_equal(u.state, STORE_USER_ACTIVE);
+                assert_int_equal(u.acl.owner, w.user_id);
+                assert_int_equal(u.acl.group, 0);
+                assert_int_equal(u.acl.mode, 0700);
+                assert_int_equal(store_worker_get_by_name(s, "w1", &by_name), 0);
+                assert_int_equal(by_name.id, w1);
+                assert_int_equal(store_worker_get_by_key(s, k, &by_key), 0);
+                assert_int_equal(by_key.id, w1);
+                assert_int_equal(by_key.user_id, w.user_id);
+        }
+        assert_int_equal(
+                store_worker_create(s, "w2", key_of(k, 'B'), STORE_WORKER_GROUP, staff, 0, 4, &w2),
+                0);
+        assert_int_equal(store_worker_create(s, "w3", key_of(k, 'C'), STORE_WORKER_PRIVATE, 0,
+                                             alice, 4, &w3),
+                         0);
+        {
+                _cleanup_(store_worker_clear) struct store_worker w = {};
+
+                assert_int_equal(store_worker_get(s, w2, &w), 0);
+                assert_int_equal(w.confinement, STORE_WORKER_GROUP);
+                assert_int_equal(w.group_id, staff);
+                assert_int_equal(w.owner_id, 0);
+                store_worker_clear(&w);
+                assert_int_equal(store_worker_get(s, w3, &w), 0);
+                assert_int_equal(w.confinement, STORE_WORKER_PRIVATE);
+                assert_int_equal(w.group_id, 0);
+                assert_int_equal(w.owner_id, alice);
+        }
+
+        /* -EINVAL: name, key, confinement and the ids that go with it */
+        key_of(k, 'D');
+        assert_int_equal(store_worker_create(s, "W4", k, STORE_WORKER_PUBLIC, 0, 0, 4, &id),
+                         -EINVAL);
+        assert_int_equal(store_worker_create(s, NULL, k, STORE_WORKER_PUBLIC, 0, 0, 4, &id),
+                         -EINVAL);
+        assert_int_equal(store_worker_create(s, "w4", "short", STORE_WORKER_PUBLIC, 0, 0, 4, &id),
+                         -EINVAL);
+        assert_int_equal(store_worker_create(s, "w4", NULL, STORE_WORKER_PUBLIC, 0, 0, 4, &id),
+                         -EINVAL);
+        assert_int_equal(
+                store_worker_create(s, "w4", k, _STORE_WORKER_CONFINEMENT_MAX, 0, 0, 4, &id),
+                -EINVAL);
+        assert_int_equal(store_worker_create(s, "w4", k, -1, 0, 0, 4, &id), -EINVAL);
+        assert_int_equal(store_worker_create(s, "w4", k, STORE_WORKER_PUBLIC, staff, 0, 4, &id),
+                         -EINVAL);
+        assert_int_equal(store_worker_create(s, "w4", k, STORE_WORKER_PUBLIC, 0, alice, 4, &id),
+                         -EINVAL);
+        assert_int_equal(store_worker_create(s, "w4", k, STORE_WORKER_GROUP, 0, 0, 4, &id),
+                         -EINVAL);
+        assert_int_equal(store_worker_create(s, "w4", k, STORE_WORKER_GROUP, staff, alice, 4, &id),
+                         -EINVAL);
+        assert_int_equal(store_worker_create(s, "w4", k, STORE_WORKER_GROUP, -1, 0, 4, &id),
+                         -EINVAL);
+        assert_int_equal(store_worker_create(s, "w4", k, STORE_WORKER_PRIVATE, 0, 0, 4, &id),
+                         -EINVAL);
+        assert_int_equal(
+                store_worker_create(s, "w4", k, STORE_WORKER_PRIVATE, staff, alice, 4, &id),
+                -EINVAL);
+        /* -ENOENT: a group or owner that is not there */
+        assert_int_equal(store_worker_create(s, "w4", k, STORE_WORKER_GROUP, 999, 0, 4, &id),
+                         -ENOENT);
+        assert_int_equal(store_worker_create(s, "w4", k, STORE_WORKER_PRIVATE, 0, 999, 4, &id),
+                         -ENOENT);
+        /* -EEXIST: a worker's name, a user's name, a key; nothing is left behind */
+        assert_int_equal(store_worker_create(s, "w1", k, STORE_WORKER_PUBLIC, 0, 0, 4, &id),
+                         -EEXIST);
+        assert_int_equal(store_worker_create(s, "alice", k, STORE_WORKER_PUBLIC, 0, 0, 4, &id),
+                         -EEXIST);
+        assert_int_equal(
+                store_worker_create(s, "w4", key_of(k2, 'A'), STORE_WORKER_PUBLIC, 0, 0, 4, &id),
+                -EEXIST);
+        {
+                _cleanup_(store_user_clear) struct store_user u = {};
+                _cleanup_(store_worker_clear) struct store_worker w = {};
+
+                assert_int_equal(store_user_get_by_name(s, "w4", &u), -ENOENT);
+                assert_int_equal(store_worker_get_by_name(s, "w4", &w), -ENOENT);
+                assert_int_equal(store_worker_get_by_name(s, "alice", &w), -ENOENT);
+                assert_int_equal(store_worker_get(s, 999, &w), -ENOENT);
+                assert_int_equal(store_worker_get_by_key(s, k, &w), -ENOENT);
+                assert_int_equal(store_worker_get_by_name(s, "Bad", &w), -EINVAL);
+                assert_int_equal(store_worker_get_by_key(s, "short", &w), -EINVAL);
+        }
+        /* ret_id may be NULL */
+        assert_int_equal(store_worker_create(s, "w4", k, STORE_WORKER_PUBLIC, 0, 0, 4, NULL), 0);
+
+        /* lists */
+        assert_int_equal(store_worker_list(s, 0, 2, &list, &n), 0);
+        assert_int_equal(n, 2);
+        assert_int_equal(list[0].id, w1);
+        assert_int_equal(list[1].id, w2);
+        assert_string_equal(list[1].name, "w2");
+        assert_int_equal(list[1].group_id, staff);
+        list = store_worker_array_free(list, n);
+        assert_int_equal(store_worker_list(s, w2, STORE_LIST_MAX, &list, &n), 0);
+        assert_int_equal(n, 2);
+        assert_int_equal(list[0].id, w3);
+        assert_string_equal(list[1].name, "w4");
+        list = store_worker_array_free(list, n);
+        assert_int_equal(store_worker_list(s, INT64_MAX, 5, &list, &n), 0);
+        assert_int_equal(n, 0);
+        assert_null(list);
+        assert_int_equal(store_worker_list(s, 0, 0, &list, &n), -EINVAL);
+        assert_int_equal(store_worker_list(s, 0, STORE_LIST_MAX + 1, &list, &n), -EINVAL);
+
+        /* errors and last_seen */
+        assert_int_equal(store_worker_add_error(s, w1), 0);
+        assert_int_equal(store_worker_add_error(s, w1), 0);
+        assert_int_equal(store_worker_touch(s, w1, 12345), 0);
+        assert_int_equal(store_worker_add_error(s, 999), -ENOENT);
+        assert_int_equal(store_worker_touch(s, 999, 1), -ENOENT);
+        {
+                _cleanup_(store_worker_clear) struct store_worker w = {};
+
+                assert_int_equal(store_worker_get(s, w1, &w), 0);
+                assert_int_equal(w.errors, 2);
+                assert_int_equal(w.last_seen, 12345);
+        }
+
+        /* deleting a worker deletes its account; deleting the account deletes the worker */
+        {
+                _cleanup_(store_worker_clear) struct store_worker w = {}, w2r = {};
+                struct store_user u = {};
+
+                assert_int_equal(store_worker_get(s, w1, &w), 0);
+                assert_int_equal(store_worker_delete(s, w1), 0);
+                assert_int_equal(store_worker_delete(s, w1), -ENOENT);
+                assert_int_equal(store_user_get(s, w.user_id, &u), -ENOENT);
+                assert_int_equal(store_worker_get(s, w2, &w2r), 0);
+                assert_int_equal(store_user_delete(s, w2r.user_id), 0);
+                store_worker_clear(&w2r);
+                assert_int_equal(store_worker_get(s, w2, &w2r), -ENOENT);
+                /* the name and the key are free again, but never the id */
+                assert_int_equal(store_worker_create(s, "w1", w.public_key, STORE_WORKER_PUBLIC, 0,
+                                                     0, 4, &id),
+                                 0);
+                assert_true(id > w3);
+        }
+
+        /* the schema refuses a confinement without its ids, whatever the statement */
+        db = raw_open(f->path);
+        assert_int_not_equal(sqlite3_exec(db,
+                                          "UPDATE workers SET group_id = 1"
+                                          " WHERE confinement = 'private'",
+                                          NULL, NULL, NULL),
+                             SQLITE_OK);
+        assert_int_not_equal(sqlite3_exec(db,
+                                          "UPDATE workers SET owner_id = 0"
+                                          " WHERE confinement = 'private'",
+                                          NULL, NULL, NULL),
+                             SQLITE_OK);
+        assert_int_not_equal(sqlite3_exec(db,
+                                          "UPDATE workers SET group_id = 1"
+                                          " WHERE confinement = 'public'",
+                                          NULL, NULL, NULL),
+                             SQLITE_OK);
+        assert_int_not_equal(
+                sqlite3_exec(db, "UPDATE workers SET confinement = 'nobody'", NULL, NULL, NULL),
+                SQLITE_OK);
+        assert_int_not_equal(
+                sqlite3_exec(db, "UPDATE workers SET public_key = 'short'", NULL, NULL, NULL),
+                SQLITE_OK);
+        assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
+static void test_worker_tokens(void **state)
+{
+        struct fixture *f = *state;
+        _cleanup_(store_closep) struct store *s = NULL;
+        uint8_t h1[STORE_WORKER_TOKEN_HASH_SIZE], h2[STORE_WORKER_TOKEN_HASH_SIZE],
+                h3[STORE_WORKER_TOKEN_HASH_SIZE], hx[STORE_WORKER_TOKEN_HASH_SIZE],
+                h4[STORE_WORKER_TOKEN_HASH_SIZE], hu[STORE_WORKER_TOKEN_HASH_SIZE];
+        char k[STORE_CURVE_KEY_SIZE];
+        int64_t alice, staff, other, j1, j2, j3, id = 0;
+        uint64_t count = 99;
+
+        s = open_ok(f->path);
+        assert_int_equal(store_user_create(s, "alice", "h", 1, STORE_USER_ACTIVE, &acl_700, &alice),
+                         0);
+        assert_int_equal(store_group_create(s, "staff", &acl_700, &staff), 0);
+        assert_int_equal(store_group_create(s, "other", &acl_700, &other), 0);
+        hash_of(h1, 1);
+        hash_of(h2, 2);
+        hash_of(h3, 3);
+        hash_of(hx, 4);
+        hash_of(h4, 5);
+        hash_of(hu, 6);
+
+        assert_int_equal(store_worker_tokens_pending(s, 0, &count), 0);
+        assert_int_equal(count, 0);
+        assert_int_equal(store_worker_token_create(s, h1, STORE_WORKER_PUBLIC, 0, 0, 1000), 0);
+        assert_int_equal(store_worker_token_create(s, h2, STORE_WORKER_GROUP, staff, 0, 1000), 0);
+        assert_int_equal(store_worker_token_create(s, h3, STORE_WORKER_PRIVATE, 0, alice, 1000), 0);
+        assert_int_equal(store_worker_token_create(s, hx, STORE_WORKER_PUBLIC, 0, 0, 10), 0);
+        assert_int_equal(store_worker_token_create(s, h4, STORE_WORKER_GROUP, other, 0, 1000), 0);
+        /* the errors of creation */
+        assert_int_equal(store_worker_token_create(s, h1, STORE_WORKER_PUBLIC, 0, 0, 1000),
+                         -EEXIST);
+        assert_int_equal(store_worker_token_create(s, hu, STORE_WORKER_PUBLIC, staff, 0, 1000),
+                         -EINVAL);
+        assert_int_equal(store_worker_token_create(s, hu, STORE_WORKER_GROUP, 0, 0, 1000), -EINVAL);
+        assert_int_equal(store_worker_token_create(s, hu, STORE_WORKER_PRIVATE, 0, 0, 1000),
+                         -EINVAL);
+        assert_int_equal(store_worker_token_create(s, hu, 7, 0, 0, 1000), -EINVAL);
+        assert_int_equal(store_worker_token_create(s, hu, STORE_WORKER_GROUP, 999, 0, 1000),
+                         -ENOENT);
+        assert_int_equal(store_worker_token_create(s, hu, STORE_WORKER_PRIVATE, 0, 999, 1000),
+                         -ENOENT);
+        assert_int_equal(store_worker_tokens_pending(s, 5, &count), 0);
+        assert_int_equal(count, 5);
+        assert_int_equal(store_worker_tokens_pending(s, 10, &count), 0);
+        assert_int_equal(count, 4); /* expires_at > now */
+
+        /* once, then never again */
+        assert_int_equal(store_worker_token_redeem(s, h1, 500, "j1", key_of(k, '1'), 4, &j1), 0);
+        assert_int_equal(store_worker_token_redeem(s, h1, 500, "j9", key_of(k, '9'), 4, &id),
+                         -ENOENT);
+        {
+                _cleanup_(store_worker_clear) struct store_worker w = {};
+                _cleanup_(store_user_clear) struct store_user u = {};
+
+                assert_int_equal(store_worker_get(s, j1, &w), 0);
+                assert_string_equal(w.name, "j1");
+                assert_string_equal(w.public_key, key_of(k, '1'));
+                assert_int_equal(w.confinement, STORE_WORKER_PUBLIC);
+                assert_int_equal(store_user_get(s, w.user_id, &u), 0);
+                assert_string_equal(u.name, "j1");
+                assert_int_equal(u.rights, 4);
+        }
+        assert_int_equal(store_worker_token_redeem(s, h2, 500, "j2", key_of(k, '2'), 4, &j2), 0);
+        {
+                _cleanup_(store_worker_clear) struct store_worker w = {};
+
+                assert_int_equal(store_worker_get(s, j2, &w), 0);
+                assert_int_equal(w.confinement, STORE_WORKER_GROUP);
+                assert_int_equal(w.group_id, staff);
+        }
+        assert_int_equal(store_worker_tokens_pending(s, 5, &count), 0);
+        assert_int_equal(count, 3);
+
+        /* expired: -ENOENT, and gone */
+        assert_int_equal(store_worker_token_redeem(s, hx, 10, "jx", key_of(k, 'x'), 4, &id),
+                         -ENOENT);
+        assert_int_equal(store_worker_tokens_pending(s, 5, &count), 0);
+        assert_int_equal(count, 2);
+        assert_int_equal(store_worker_token_redeem(s, hx, 5, "jx", key_of(k, 'x'), 4, &id),
+                         -ENOENT);
+        {
+                _cleanup_(store_user_clear) struct store_user u = {};
+                assert_int_equal(store_user_get_by_name(s, "jx", &u), -ENOENT);
+        }
+        /* unknown */
+        assert_int_equal(store_worker_token_redeem(s, hu, 5, "ju", key_of(k, 'u'), 4, &id),
+                         -ENOENT);
+
+        /* a clash or a bad argument keeps the token */
+        assert_int_equal(store_worker_token_redeem(s, h3, 500, "j1", key_of(k, '3'), 4, &id),
+                         -EEXIST);
+        assert_int_equal(store_worker_token_redeem(s, h3, 500, "alice", key_of(k, '3'), 4, &id),
+                         -EEXIST);
+        assert_int_equal(store_worker_token_redeem(s, h3, 500, "j3", key_of(k, '1'), 4, &id),
+                         -EEXIST);
+        assert_int_equal(store_worker_token_redeem(s, h3, 500, "J3", key_of(k, '3'), 4, &id),
+                         -EINVAL);
+        assert_int_equal(store_worker_token_redeem(s, h3, 500, "j3", "short", 4, &id), -EINVAL);
+        assert_int_equal(store_worker_tokens_pending(s, 5, &count), 0);
+        assert_int_equal(count, 2);
+        assert_int_equal(store_worker_token_redeem(s, h3, 500, "j3", key_of(k, '3'), 4, &j3), 0);
+        {
+                _cleanup_(store_worker_clear) struct store_worker w = {};
+
+                assert_int_equal(store_worker_get(s, j3, &w), 0);
+                assert_int_equal(w.confinement, STORE_WORKER_PRIVATE);
+                assert_int_equal(w.owner_id, alice);
+        }
+
+        /* a token whose group went away since: -ENOENT at redemption, and it is kept */
+        assert_int_equal(store_group_delete(s, other), 0);
+        assert_int_equal(store_worker_token_redeem(s, h4, 500, "j4", key_of(k, '4'), 4, &id),
+                         -ENOENT);
+        assert_int_equal(store_worker_tokens_pending(s, 5, &count), 0);
+        assert_int_equal(count, 1);
+        {
+                _cleanup_(store_user_clear) struct store_user u = {};
+                assert_int_equal(store_user_get_by_name(s, "j4", &u), -ENOENT);
+        }
+}
+
+/* The replica idx of job_id, read back. */
+static void replica_get(struct store *s, const char *job_id, int idx, struct store_replica *ret)
+{
+        struct store_replica *list = NULL;
+        size_t n = 0;
+
+        assert_int_equal(store_replica_list(s, job_id, &list, &n), 0);
+        assert_true(idx >= 0 && (size_t) idx < n);
+        assert_int_equal(list[idx].idx, idx);
+        *ret = list[idx];
+        list[idx] = (struct store_replica){};
+        (void) store_replica_array_free(list, n);
+}
+
+static void test_replicas(void **state)
+{
+        struct fixture *f = *state;
+        _cleanup_(store_closep) struct store *s = NULL;
+        _cleanup_free_ char *huge = malloc(STORE_JSON_MAX + 2);
+        _cleanup_free_ char *long_error = malloc(STORE_ERROR_MAX + 16);
+        struct store_replica *list = NULL;
+        struct store_replica r = {};
+        char j1[STORE_JOB_ID_SIZE], j2[STORE_JOB_ID_SIZE], j3[STORE_JOB_ID_SIZE];
+        const char *unknown = "00000000000000000000000000000000";
+        int64_t app, wa, wb;
+        size_t n = 0;
+        sqlite3 *db;
+
+        assert_non_null(huge);
+        assert_non_null(long_error);
+        s = open_ok(f->path);
+        app = make_app(s, "sh");
+        insert_job(s, app, 1, 0, j1);
+        insert_job(s, app, 1, 0, j2);
+        insert_job(s, app, 1, 0, j3);
+        wa = make_worker(s, "wa", 'a');
+        wb = make_worker(s, "wb", 'b');
+
+        /* start */
+        assert_int_equal(store_job_start_replicas(s, j1, 0), -EINVAL);
+        assert_int_equal(store_job_start_replicas(s, j1, STORE_REPLICAS_MAX + 1), -EINVAL);
+        assert_int_equal(store_job_start_replicas(s, "nope", 1), -EINVAL);
+        assert_int_equal(store_job_start_replicas(s, NULL, 1), -EINVAL);
+        assert_int_equal(store_job_start_replicas(s, unknown, 1), -ENOENT);
+        assert_int_equal(store_replica_list(s, j1, &list, &n), 0);
+        assert_int_equal(n, 0);
+        assert_null(list);
+        assert_int_equal(store_job_start_replicas(s, j1, 3), 0);
+        {
+                _cleanup_(store_job_clear) struct store_job j = {};
+
+                assert_int_equal(store_job_get(s, j1, &j), 0);
+                assert_int_equal(j.state, STORE_JOB_RUNNING);
+                assert_int_equal(j.attempts, 1);
+                assert_true(j.started_at > 0);
+        }
+        assert_int_equal(store_replica_list(s, j1, &list, &n), 0);
+        assert_int_equal(n, 3);
+        for (size_t i = 0; i < n; i++) {
+                assert_string_equal(list[i].job_id, j1);
+                assert_int_equal(list[i].idx, (int) i);
+                assert_int_equal(list[i].state, STORE_REPLICA_QUEUED);
+                assert_int_equal(list[i].worker_id, 0);
+                assert_string_equal(list[i].lease, "");
+                assert_int_equal(list[i].attempts, 0);
+                assert_string_equal(list[i].vote, "");
+                assert_null(list[i].result);
+                assert_null(list[i].error);
+        }
+        list = store_replica_array_free(list, n);
+        /* not queued any more: -ESTALE, and nothing changes */
+        assert_int_equal(store_job_start_replicas(s, j1, 2), -ESTALE);
+        assert_int_equal(store_replica_list(s, j1, &list, &n), 0);
+        assert_int_equal(n, 3);
+        list = store_replica_array_free(list, n);
+        assert_int_equal(store_job_transition(s, j3, STORE_JOB_QUEUED, STORE_JOB_CANCELLED), 0);
+        assert_int_equal(store_job_start_replicas(s, j3, 1), -ESTALE);
+
+        /* only the replicas of running jobs are queued for a master */
+        assert_int_equal(store_replica_list_queued(s, &list, &n), 0);
+        assert_int_equal(n, 3);
+        assert_string_equal(list[2].job_id, j1);
+        assert_int_equal(list[2].idx, 2);
+        list = store_replica_array_free(list, n);
+
+        /* assign */
+        assert_int_equal(store_replica_assign(s, j1, 0, wa, LEASE_A), 0);
+        assert_int_equal(store_replica_assign(s, j1, 0, wb, LEASE_B), -ESTALE);
+        assert_int_equal(store_replica_assign(s, j1, 1, 999, LEASE_A), -ENOENT);
+        assert_int_equal(store_replica_assign(s, j1, 9, wa, LEASE_A), -ENOENT);
+        assert_int_equal(store_replica_assign(s, unknown, 0, wa, LEASE_A), -ENOENT);
+        assert_int_equal(store_replica_assign(s, j1, STORE_REPLICAS_MAX, wa, LEASE_A), -EINVAL);
+        assert_int_equal(store_replica_assign(s, j1, -1, wa, LEASE_A), -EINVAL);
+        assert_int_equal(store_replica_assign(s, j1, 1, 0, LEASE_A), -EINVAL);
+        assert_int_equal(store_replica_assign(s, j1, 1, wa, "0123456789ABCDEF0123456789ABCDEF"),
+                         -EINVAL);
+        assert_int_equal(store_replica_assign(s, j1, 1, wa, "0123"), -EINVAL);
+        assert_int_equal(store_replica_assign(s, j1, 1, wa, NULL), -EINVAL);
+        assert_int_equal(store_replica_assign(s, "nope", 1, wa, LEASE_A), -EINVAL);
+        replica_get(s, j1, 0, &r);
+        assert_int_equal(r.state, STORE_REPLICA_ASSIGNED);
+        assert_int_equal(r.worker_id, wa);
+        assert_string_equal(r.lease, LEASE_A);
+        assert_int_equal(r.attempts, 1);
+        store_replica_clear(&r);
+        assert_int_equal(store_replica_list_assigned(s, &list, &n), 0);
+        assert_int_equal(n, 1);
+        assert_string_equal(list[0].job_id, j1);
+        assert_int_equal(list[0].idx, 0);
+        assert_string_equal(list[0].lease, LEASE_A);
+        list = store_replica_array_free(list, n);
+        assert_int_equal(store_replica_list_queued(s, &list, &n), 0);
+        assert_int_equal(n, 2);
+        assert_int_equal(list[0].idx, 1);
+        list = store_replica_array_free(list, n);
+
+        /* requeue: under its lease only */
+        assert_int_equal(store_replica_requeue(s, j1, 0, LEASE_B), -ESTALE);
+        assert_int_equal(store_replica_requeue(s, j1, 1, LEASE_A), -ESTALE); /* queued */
+        assert_int_equal(store_replica_requeue(s, j1, 9, LEASE_A), -ENOENT);
+        assert_int_equal(store_replica_requeue(s, j1, 0, "x"), -EINVAL);
+        assert_int_equal(store_replica_requeue(s, j1, 0, LEASE_A), 0);
+        assert_int_equal(store_replica_requeue(s, j1, 0, LEASE_A), -ESTALE);
+        replica_get(s, j1, 0, &r);
+        assert_int_equal(r.state, STORE_REPLICA_QUEUED);
+        assert_int_equal(r.worker_id, 0);
+        assert_string_equal(r.lease, "");
+        assert_int_equal(r.attempts, 1);
+        store_replica_clear(&r);
+
+        /* done: under its lease only, with a vote */
+        assert_int_equal(store_replica_assign(s, j1, 0, wa, LEASE_B), 0);
+        assert_int_equal(store_replica_done(s, j1, 0, LEASE_A, SHA_A, "{}"), -ESTALE);
+        assert_int_equal(store_replica_done(s, j1, 0, LEASE_B, "ABC", "{}"), -EINVAL);
+        assert_int_equal(store_replica_done(s, j1, 0, LEASE_B, NULL, "{}"), -EINVAL);
+        assert_int_equal(store_replica_done(s, j1, 0, NULL, SHA_A, "{}"), -EINVAL);
+        assert_int_equal(store_replica_done(s, j1, 9, LEASE_B, SHA_A, "{}"), -ENOENT);
+        memset(huge, ' ', STORE_JSON_MAX + 1);
+        huge[STORE_JSON_MAX + 1] = '\0';
+        assert_int_equal(store_replica_done(s, j1, 0, LEASE_B, SHA_A, huge), -E2BIG);
+        assert_int_equal(store_replica_done(s, j1, 0, LEASE_B, SHA_A, "{\"exit_code\":0}"), 0);
+        assert_int_equal(store_replica_done(s, j1, 0, LEASE_B, SHA_A, "{}"), -ESTALE);
+        assert_int_equal(store_replica_requeue(s, j1, 0, LEASE_B), -ESTALE);
+        assert_int_equal(store_replica_fail(s, j1, 0, NULL, "late"), -ESTALE);
+        replica_get(s, j1, 0, &r);
+        assert_int_equal(r.state, STORE_REPLICA_DONE);
+        assert_int_equal(r.worker_id, wa);
+        assert_string_equal(r.lease, "");
+        assert_int_equal(r.attempts, 2);
+        assert_string_equal(r.vote, SHA_A);
+        assert_string_equal(r.result, "{\"exit_code\":0}");
+        assert_null(r.error);
+        store_replica_clear(&r);
+
+        /* fail: queued, or assigned under its lease (or any, with NULL) */
+        assert_int_equal(store_replica_fail(s, j1, 1, NULL, "no worker fits"), 0);
+        assert_int_equal(store_replica_fail(s, j1, 1, NULL, "again"), -ESTALE);
+        replica_get(s, j1, 1, &r);
+        assert_int_equal(r.state, STORE_REPLICA_FAILED);
+        assert_int_equal(r.worker_id, 0);
+        assert_string_equal(r.error, "no worker fits");
+        store_replica_clear(&r);
+        assert_int_equal(store_replica_assign(s, j1, 2, wb, LEASE_A), 0);
+        assert_int_equal(store_replica_fail(s, j1, 2, LEASE_B, "x"), -ESTALE);
+        assert_int_equal(store_replica_fail(s, j1, 2, "bad", "x"), -EINVAL);
+        assert_int_equal(store_replica_fail(s, j1, 9, NULL, "x"), -ENOENT);
+        /* an error text is cut at the bound, never across a character: "é" straddles it */
+        memset(long_error, 'e', STORE_ERROR_MAX + 8);
+        long_error[STORE_ERROR_MAX - 1] = (char) 0xc3;
+        long_error[STORE_ERROR_MAX] = (char) 0xa9;
+        long_error[STORE_ERROR_MAX + 8] = '\0';
+        assert_int_equal(store_replica_fail(s, j1, 2, LEASE_A, long_error), 0);
+        replica_get(s, j1, 2, &r);
+        assert_int_equal(r.state, STORE_REPLICA_FAILED);
+        assert_int_equal(r.worker_id, wb);
+        assert_string_equal(r.lease, "");
+        assert_non_null(r.error);
+        assert_int_equal(strlen(r.error), STORE_ERROR_MAX - 1);
+        store_replica_clear(&r);
+
+        /* lists over jobs, in job then idx order */
+        assert_int_equal(store_job_start_replicas(s, j2, 2), 0);
+        assert_int_equal(store_replica_assign(s, j2, 1, wb, LEASE_B), 0);
+        assert_int_equal(store_replica_assign(s, j2, 0, wa, LEASE_A), 0);
+        assert_int_equal(store_replica_list_assigned(s, &list, &n), 0);
+        assert_int_equal(n, 2);
+        assert_string_equal(list[0].job_id, j2);
+        assert_int_equal(list[0].idx, 0);
+        assert_int_equal(list[0].worker_id, wa);
+        assert_int_equal(list[1].idx, 1);
+        assert_int_equal(list[1].worker_id, wb);
+        assert_null(list[1].result);
+        list = store_replica_array_free(list, n);
+        assert_int_equal(store_replica_fail(s, j2, 1, NULL, NULL), 0); /* any lease */
+        replica_get(s, j2, 1, &r);
+        assert_int_equal(r.state, STORE_REPLICA_FAILED);
+        assert_null(r.error);
+        store_replica_clear(&r);
+        assert_int_equal(store_replica_done(s, j2, 0, LEASE_A, SHA_B, NULL), 0);
+        replica_get(s, j2, 0, &r);
+        assert_null(r.result);
+        assert_string_equal(r.vote, SHA_B);
+        store_replica_clear(&r);
+
+        /* a deleted worker's assigned replicas go back to the queue; its results stay its own */
+        {
+                char j4[STORE_JOB_ID_SIZE];
+                _cleanup_(store_worker_clear) struct store_worker w = {};
+
+                insert_job(s, app, 1, 0, j4);
+                assert_int_equal(store_job_start_replicas(s, j4, 2), 0);
+                assert_int_equal(store_replica_assign(s, j4, 0, wa, LEASE_A), 0);
+                assert_int_equal(store_replica_assign(s, j4, 1, wb, LEASE_B), 0);
+                assert_int_equal(store_worker_delete(s, wa), 0);
+                replica_get(s, j4, 0, &r);
+                assert_int_equal(r.state, STORE_REPLICA_QUEUED);
+                assert_int_equal(r.worker_id, 0);
+                assert_string_equal(r.lease, "");
+                assert_int_equal(r.attempts, 1);
+                store_replica_clear(&r);
+                replica_get(s, j4, 1, &r);
+                assert_int_equal(r.state, STORE_REPLICA_ASSIGNED);
+                store_replica_clear(&r);
+                replica_get(s, j1, 0, &r);
+                assert_int_equal(r.state, STORE_REPLICA_DONE);
+                assert_int_equal(r.worker_id, wa);
+                store_replica_clear(&r);
+                /* and so do those of a worker whose account is deleted */
+                assert_int_equal(store_worker_get(s, wb, &w), 0);
+                assert_int_equal(store_user_delete(s, w.user_id), 0);
+                replica_get(s, j4, 1, &r);
+                assert_int_equal(r.state, STORE_REPLICA_QUEUED);
+                assert_int_equal(r.worker_id, 0);
+                store_replica_clear(&r);
+                assert_int_equal(store_replica_list_assigned(s, &list, &n), 0);
+                assert_int_equal(n, 0);
+                assert_int_equal(store_replica_assign(s, j4, 0, wa, LEASE_A), -ENOENT);
+        }
+
+        /* a job re-queued and started again gets fresh replicas */
+        assert_int_equal(store_job_transition(s, j2, STORE_JOB_RUNNING, STORE_JOB_QUEUED), 0);
+        assert_int_equal(store_replica_list_queued(s, &list, &n), 0);
+        for (size_t i = 0; i < n; i++)
+                assert_string_not_equal(list[i].job_id, j2);
+        list = store_replica_array_free(list, n);
+        assert_int_equal(store_job_start_replicas(s, j2, 1), 0);
+        assert_int_equal(store_replica_list(s, j2, &list, &n), 0);
+        assert_int_equal(n, 1);
+        assert_int_equal(list[0].state, STORE_REPLICA_QUEUED);
+        assert_int_equal(list[0].attempts, 0);
+        assert_string_equal(list[0].vote, "");
+        list = store_replica_array_free(list, n);
+        {
+                _cleanup_(store_job_clear) struct store_job j = {};
+
+                assert_int_equal(store_job_get(s, j2, &j), 0);
+                assert_int_equal(j.attempts, 2);
+        }
+        assert_int_equal(store_replica_list(s, "nope", &list, &n), -EINVAL);
+
+        /* the schema: a replica is assigned exactly when it has a lease and a worker; deleting
+         * a job deletes its replicas */
+        db = raw_open(f->path);
+        raw_exec(db, "PRAGMA foreign_keys = ON");
+        assert_int_not_equal(sqlite3_exec(db,
+                                          "UPDATE replicas SET state = 'assigned'"
+                                          " WHERE state = 'queued'",
+                                          NULL, NULL, NULL),
+                             SQLITE_OK);
+        assert_int_not_equal(
+                sqlite3_exec(db, "UPDATE replicas SET lease = 'short'", NULL, NULL, NULL),
+                SQLITE_OK);
+        assert_int_not_equal(sqlite3_exec(db, "UPDATE replicas SET state = 'done', vote = NULL",
+                                          NULL, NULL, NULL),
+                             SQLITE_OK);
+        assert_int_not_equal(sqlite3_exec(db, "UPDATE replicas SET idx = 16", NULL, NULL, NULL),
+                             SQLITE_OK);
+        assert_int_not_equal(sqlite3_exec(db,
+                                          "INSERT INTO replicas (job_id, idx, state)"
+                                          " VALUES ('00000000000000000000000000000000', 0,"
+                                          " 'queued')",
+                                          NULL, NULL, NULL),
+                             SQLITE_OK);
+        assert_int_equal(raw_int(db, "SELECT count(*) FROM replicas"), 3 + 1 + 2);
+        raw_exec(db, "DELETE FROM jobs WHERE state = 'running'");
+        assert_int_equal(raw_int(db, "SELECT count(*) FROM replicas"), 0);
+        assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
+static void test_batch(void **state)
+{
+        struct fixture *f = *state;
+        _cleanup_(store_closep) struct store *s = NULL;
+        _cleanup_(store_closep) struct store *other = NULL;
+        struct store_replica *list = NULL;
+        char job[STORE_JOB_ID_SIZE], k[STORE_CURVE_KEY_SIZE];
+        char leases[STORE_REPLICAS_MAX][STORE_LEASE_ID_SIZE];
+        int64_t app, w, id;
+        size_t n;
+
+        s = open_ok(f->path);
+        other = open_ok(f->path);
+        app = make_app(s, "sh");
+        insert_job(s, app, 1, 0, job);
+        w = make_worker(s, "w", 'w');
+        assert_int_equal(store_job_start_replicas(s, job, STORE_REPLICAS_MAX), 0);
+        for (int i = 0; i < STORE_REPLICAS_MAX; i++) {
+                assert_int_equal(snprintf(leases[i], sizeof(leases[i]), "%032x", i + 1),
+                                 STORE_LEASE_ID_LEN);
+        }
+
+        assert_int_equal(store_batch_end(s, true), -EINVAL); /* none open */
+
+        /* many assigns, one commit: another connection sees none, then all */
+        assert_int_equal(store_batch_begin(s), 0);
+        assert_int_equal(store_batch_begin(s), -EBUSY);
+        for (int i = 0; i < STORE_REPLICAS_MAX; i++)
+                assert_int_equal(store_replica_assign(s, job, i, w, leases[i]), 0);
+        assert_int_equal(store_replica_list_assigned(s, &list, &n), 0);
+        assert_int_equal(n, STORE_REPLICAS_MAX);
+        list = store_replica_array_free(list, n);
+        assert_int_equal(store_replica_list_assigned(other, &list, &n), 0);
+        assert_int_equal(n, 0);
+        assert_int_equal(store_batch_end(s, true), 0);
+        assert_int_equal(store_batch_end(s, true), -EINVAL);
+        assert_int_equal(store_replica_list_assigned(other, &list, &n), 0);
+        assert_int_equal(n, STORE_REPLICAS_MAX);
+        list = store_replica_array_free(list, n);
+
+        /* a rollback undoes every call of the batch, transactions of their own included */
+        assert_int_equal(store_batch_begin(s), 0);
+        for (int i = 0; i < STORE_REPLICAS_MAX; i++)
+                assert_int_equal(store_replica_requeue(s, job, i, leases[i]), 0);
+        assert_int_equal(
+                store_worker_create(s, "wz", key_of(k, 'z'), STORE_WORKER_PUBLIC, 0, 0, 4, &id), 0);
+        assert_int_equal(store_batch_end(s, false), 0);
+        assert_int_equal(store_replica_list_assigned(s, &list, &n), 0);
+        assert_int_equal(n, STORE_REPLICAS_MAX);
+        list = store_replica_array_free(list, n);
+        {
+                _cleanup_(store_user_clear) struct store_user u = {};
+                _cleanup_(store_worker_clear) struct store_worker wz = {};
+
+                assert_int_equal(store_worker_get_by_name(s, "wz", &wz), -ENOENT);
+                assert_int_equal(store_user_get_by_name(s, "wz", &u), -ENOENT);
+        }
+
+        /* a call that fails inside a batch undoes its own work only; the batch goes on */
+        assert_int_equal(store_batch_begin(s), 0);
+        assert_int_equal(store_replica_requeue(s, job, 0, leases[0]), 0);
+        /* its user is inserted, then the key clashes: the user goes, the requeue stays */
+        assert_int_equal(
+                store_worker_create(s, "wy", key_of(k, 'w'), STORE_WORKER_PUBLIC, 0, 0, 4, &id),
+                -EEXIST);
+        assert_int_equal(
+                store_worker_create(s, "w", key_of(k, 'y'), STORE_WORKER_PUBLIC, 0, 0, 4, &id),
+                -EEXIST);
+        assert_int_equal(store_job_start_replicas(s, job, 1), -ESTALE);
+        assert_int_equal(store_replica_requeue(s, job, 1, leases[0]), -ESTALE);
+        assert_int_equal(store_replica_requeue(s, job, 1, leases[1]), 0);
+        assert_int_equal(
+                store_worker_create(s, "wx", key_of(k, 'x'), STORE_WORKER_PUBLIC, 0, 0, 4, &id), 0);
+        assert_int_equal(store_batch_end(s, true), 0);
+        assert_int_equal(store_replica_list_queued(other, &list, &n), 0);
+        assert_int_equal(n, 2);
+        assert_int_equal(list[0].idx, 0);
+        assert_int_equal(list[1].idx, 1);
+        list = store_replica_array_free(list, n);
+        {
+                _cleanup_(store_user_clear) struct store_user u = {};
+                _cleanup_(store_worker_clear) struct store_worker wx = {};
+
+                assert_int_equal(store_user_get_by_name(other, "wy", &u), -ENOENT);
+                assert_int_equal(store_worker_get_by_name(other, "wx", &wx), 0);
+                assert_int_equal(wx.id, id);
+        }
+
+        /* outside a batch, calls commit on their own again */
+        assert_int_equal(store_replica_assign(s, job, 0, w, leases[0]), 0);
+        assert_int_equal(store_replica_list_queued(other, &list, &n), 0);
+        assert_int_equal(n, 1);
+        list = store_replica_array_free(list, n);
+
+        /* closing the store with a batch open rolls it back */
+        assert_int_equal(store_batch_begin(s), 0);
+        assert_int_equal(store_replica_requeue(s, job, 2, leases[2]), 0);
+        s = store_close(s);
+        assert_int_equal(store_replica_list_queued(other, &list, &n), 0);
+        assert_int_equal(n, 1);
+        assert_int_equal(list[0].idx, 1);
+        list = store_replica_array_free(list, n);
+}
+
+static void test_migration_from_v4(void **state)
+{
+        struct fixture *f = *state;
+        _cleanup_(store_closep) struct store *s = NULL;
+        _cleanup_free_ char *fresh = NULL, *migrated = NULL;
+        struct store_replica *list = NULL;
+        char job[STORE_JOB_ID_SIZE], data[STORE_DATA_ID_SIZE];
+        int64_t alice, app, w;
+        size_t n;
+        sqlite3 *db;
+
+        s = open_ok(f->path);
+        assert_int_equal(store_user_create(s, "alice", "h", 2, STORE_USER_ACTIVE, &acl_700, &alice),
+                         0);
+        app = make_app(s, "sh");
+        insert_job(s, app, alice, 0, job);
+        assert_int_equal(store_data_insert(s, "x", 3, SHA_A, false, &acl_700, data), 0);
+        s = store_close(s);
+        db = raw_open(f->path);
+        fresh = raw_str(db, SCHEMA_SQL);
+        raw_exec(db, "BEGIN;" DROP_V5 "PRAGMA user_version = 4; COMMIT;");
+        assert_int_equal(raw_int(db, "SELECT count(*) FROM sqlite_schema WHERE name LIKE"
+                                     " '%replica%' OR name LIKE '%worker%'"),
+                         0);
+        assert_int_equal(sqlite3_close(db), SQLITE_OK);
+
+        s = open_ok(f->path);
+        {
+                _cleanup_(store_user_clear) struct store_user u = {};
+                _cleanup_(store_job_clear) struct store_job j = {};
+                _cleanup_(store_data_clear) struct store_data d = {};
+
+                assert_int_equal(store_user_get(s, alice, &u), 0);
+                assert_string_equal(u.password_hash, "h");
+                assert_int_equal(store_job_get(s, job, &j), 0);
+                assert_int_equal(j.state, STORE_JOB_QUEUED);
+                assert_int_equal(store_data_get(s, data, &d), 0);
+        }
+        w = make_worker(s, "w", 'w');
+        assert_int_equal(store_job_start_replicas(s, job, 2), 0);
+        assert_int_equal(store_replica_assign(s, job, 1, w, LEASE_A), 0);
+        assert_int_equal(store_replica_list(s, job, &list, &n), 0);
+        assert_int_equal(n, 2);
+        assert_int_equal(list[1].state, STORE_REPLICA_ASSIGNED);
+        list = store_replica_array_free(list, n);
+        s = store_close(s);
+
+        db = raw_open(f->path);
+        assert_int_equal(raw_int(db, "PRAGMA user_version"), SCHEMA_VERSION);
+        migrated = raw_str(db, SCHEMA_SQL);
+        assert_string_equal(migrated, fresh);
+        assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
 /* ---- two connections ---- */
 
 static void test_two_connections(void **state)
@@ -3170,12 +4021,18 @@ int main(void)
                 T(test_data),
                 T(test_data_list_reader),
                 T(test_migration_from_v3),
+                T(test_migration_from_v4),
                 T(test_group_list),
                 T(test_group_members),
                 T(test_group_members_limit),
                 T(test_audit),
                 T(test_audit_cut),
                 T(test_audit_append_only),
+                T(test_worker_names),
+                T(test_workers),
+                T(test_worker_tokens),
+                T(test_replicas),
+                T(test_batch),
                 T(test_two_connections),
                 T(test_concurrent_claim),
                 T(test_concurrent_claim_processes),
