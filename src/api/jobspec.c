@@ -32,6 +32,8 @@ static const struct json_field top_fields[] = {
         {"priority", JSON_FIELD_INTEGER, false},
         {"outputs", JSON_FIELD_ARRAY, false},
         {"inputs", JSON_FIELD_ARRAY, false},
+        {"replicas", JSON_FIELD_INTEGER, false},
+        {"quorum", JSON_FIELD_INTEGER, false},
 };
 
 static const struct json_field input_fields[] = {
@@ -615,7 +617,7 @@ int jobspec_decode(const char *body, size_t len, const struct jobspec_bounds *bo
         const char *app;
         size_t app_len;
         uint64_t used;
-        int64_t priority;
+        int64_t priority, replicas, quorum;
         int r;
 
         r = json_parse_strict_limits(body, len, &limits, &root, err);
@@ -684,6 +686,23 @@ int jobspec_decode(const char *body, size_t len, const struct jobspec_bounds *bo
         if (r < 0)
                 return r;
         s.priority = (int) priority;
+
+        /* Replication: a majority of the replicas must agree, so that two disjoint sets of
+         * workers can never both win. */
+        r = json_get_int(root, "replicas", 1, JOBSPEC_REPLICAS_MAX, 1, &replicas, err);
+        if (r < 0)
+                return r;
+        r = json_get_int(root, "quorum", 1, JOBSPEC_REPLICAS_MAX, replicas / 2 + 1, &quorum, err);
+        if (r < 0)
+                return r;
+        if (quorum > replicas || quorum <= replicas / 2)
+                return json_error_set(err, -ERANGE, JSON_ERR_OUT_OF_RANGE,
+                                      "'quorum' must be a majority of the %d replicas: %d..%d, "
+                                      "not %d",
+                                      (int) replicas, (int) (replicas / 2 + 1), (int) replicas,
+                                      (int) quorum);
+        s.replicas = (int) replicas;
+        s.quorum = (int) quorum;
 
         r = decode_outputs(json_object_get(root, "outputs"), &s, err);
         if (r < 0)

@@ -10,7 +10,8 @@
  *    "limits": {"memory": 67108864 | "64M", "pids": 32, "cpus": 0.5, "cpu_time": 2.5,
  *               "wall_time": 10, "output_limit": "1M", "file_size": "1M", "open_files": 64},
  *    "priority": 0, "outputs": ["result.txt"],
- *    "inputs": [{"data": "<data id>", "path": "in.csv"}]}
+ *    "inputs": [{"data": "<data id>", "path": "in.csv"}],
+ *    "replicas": 3, "quorum": 2}
  *
  * Only "app" and one of "source" / "files" are required. Sizes are integers (bytes) or
  * parse_size() strings; times are numbers of seconds > 0; cpus a number. Every error is a
@@ -38,6 +39,7 @@
 #define JOBSPEC_OPEN_FILES_MAX (UINT64_C(1) << 20)
 #define JOBSPEC_PRIORITY_MIN   (-100)
 #define JOBSPEC_PRIORITY_MAX   100
+#define JOBSPEC_REPLICAS_MAX   16 /* as STORE_REPLICAS_MAX */
 #define JOBSPEC_MAX_OUTPUTS    16 /* entries of "outputs" */
 #define JOBSPEC_MAX_INPUTS     64 /* entries of "inputs" */
 #define JOBSPEC_DATA_ID_LEN    32 /* a data object's id: lowercase hex */
@@ -133,6 +135,11 @@ struct jobspec {
         size_t n_outputs;
         struct jobspec_input *inputs; /* NULL if none; at most JOBSPEC_MAX_INPUTS */
         size_t n_inputs;
+        /* Replication (a master with workers): run on `replicas` distinct workers, done when
+         * `quorum` (a majority) agree. 1..JOBSPEC_REPLICAS_MAX, default 1; quorum default
+         * replicas / 2 + 1. A node that runs its jobs itself runs each once. */
+        int replicas;
+        int quorum;
 };
 
 /*

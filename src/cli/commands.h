@@ -7,6 +7,7 @@ int cmd_run(int argc, char *argv[]);
 
 /* In warren-node only (see main.c). */
 int cmd_node(int argc, char *argv[]);    /* node.c */
+int cmd_keygen(int argc, char *argv[]);  /* node.c */
 int cmd_spawner(int argc, char *argv[]); /* node.c */
 int cmd_login(int argc, char *argv[]);   /* login.c */
 int cmd_logout(int argc, char *argv[]);  /* login.c */

@@ -46,6 +46,7 @@ static const struct {
         {"session", FULL(cmd_session), "list and revoke your sessions"},
         {"audit", FULL(cmd_audit), "show the audit log (administrators)"},
         {"cert", FULL(cmd_cert), "make a CA and a server certificate for HTTPS"},
+        {"keygen", FULL(cmd_keygen), "make a CURVE key pair for a master or a worker"},
         /* Internal: a spawner the node (re)starts; not listed. */
         {"spawner-internal", FULL(cmd_spawner), NULL},
 };

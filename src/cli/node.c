@@ -19,6 +19,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "net/proto.h"
 #include "node/oidc.h"
 
 #define CONFIG_MAX (64u << 10)
@@ -78,6 +79,25 @@ static void help(void)
                 "  --admission MODE        what a token of an unknown identity makes: 'approval'\n"
                 "                          (default: an account held until an administrator\n"
                 "                          approves it) or 'auto' (a standard_user at once)\n"
+                "\n"
+                "The network (a master schedules, workers run; see README):\n"
+                "  --role ROLE             'both' (default: this node runs its jobs itself),\n"
+                "                          'master' (it runs none: its workers do) or 'worker'\n"
+                "                          (no API: it runs what its master assigns)\n"
+                "  --worker-listen tcp://ADDR:PORT  master: where workers connect (default\n"
+                "                          tcp://0.0.0.0:7781), CURVE-encrypted\n"
+                "  --key FILE              this node's key pair (a .secret file of 'warren\n"
+                "                          keygen'; default STATE/node.key.secret, made once)\n"
+                "  --master tcp://HOST:PORT  worker: its master\n"
+                "  --master-key KEY|FILE   worker: the master's public key; no other is accepted\n"
+                "  --join-token TOKEN      worker: register with a one-time token of 'warren\n"
+                "                          worker token' (instead of 'warren worker add')\n"
+                "  --name NAME             worker: its name when it joins (default: host name)\n"
+                "  --heartbeat-ms MS       heartbeat interval (default 1000)\n"
+                "  --lease-ms MS           master: a worker silent this long loses its jobs,\n"
+                "                          which are queued again (default 5 heartbeats)\n"
+                "  --max-attempts N        master: tries of a job whose workers are lost\n"
+                "                          (default 3); then it fails with the reason\n"
                 "  -h, --help              this text\n"
                 "\n"
                 "SIGTERM or SIGINT stops the node gracefully: no new jobs are taken; running\n"
@@ -112,6 +132,16 @@ enum {
         OPT_OIDC_JWKS,
         OPT_OIDC_USERNAME_CLAIM,
         OPT_ADMISSION,
+        OPT_ROLE,
+        OPT_WORKER_LISTEN,
+        OPT_KEY,
+        OPT_MASTER,
+        OPT_MASTER_KEY,
+        OPT_JOIN_TOKEN,
+        OPT_NAME,
+        OPT_HEARTBEAT_MS,
+        OPT_LEASE_MS,
+        OPT_MAX_ATTEMPTS,
         _OPT_LAST,
 };
 
@@ -141,6 +171,16 @@ static const struct option options[] = {
         {"oidc-jwks", required_argument, NULL, OPT_OIDC_JWKS},
         {"oidc-username-claim", required_argument, NULL, OPT_OIDC_USERNAME_CLAIM},
         {"admission", required_argument, NULL, OPT_ADMISSION},
+        {"role", required_argument, NULL, OPT_ROLE},
+        {"worker-listen", required_argument, NULL, OPT_WORKER_LISTEN},
+        {"key", required_argument, NULL, OPT_KEY},
+        {"master", required_argument, NULL, OPT_MASTER},
+        {"master-key", required_argument, NULL, OPT_MASTER_KEY},
+        {"join-token", required_argument, NULL, OPT_JOIN_TOKEN},
+        {"name", required_argument, NULL, OPT_NAME},
+        {"heartbeat-ms", required_argument, NULL, OPT_HEARTBEAT_MS},
+        {"lease-ms", required_argument, NULL, OPT_LEASE_MS},
+        {"max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS},
         {"help", no_argument, NULL, 'h'},
         {},
 };
@@ -309,6 +349,56 @@ static int apply(int id, const char *name, const char *v, struct node_options *o
                         return log_error_errno(-EINVAL,
                                                "--admission is 'approval' or 'auto', not '%s'", v);
                 return 0;
+        case OPT_ROLE:
+                if (strcmp(v, "both") == 0)
+                        o->role = NODE_ROLE_BOTH;
+                else if (strcmp(v, "master") == 0)
+                        o->role = NODE_ROLE_MASTER;
+                else if (strcmp(v, "worker") == 0)
+                        o->role = NODE_ROLE_WORKER;
+                else
+                        return log_error_errno(
+                                -EINVAL, "--role is 'both', 'master' or 'worker', not '%s'", v);
+                return 0;
+        case OPT_WORKER_LISTEN:
+        case OPT_MASTER:
+                if (strncmp(v, "tcp://", 6) != 0 || !strchr(v + 6, ':') || strlen(v) > 256)
+                        return log_error_errno(-EINVAL, "--%s must be tcp://HOST:PORT, not '%s'",
+                                               name, v);
+                return set_string(id == OPT_MASTER ? &o->master_endpoint : &o->worker_listen, v);
+        case OPT_KEY:
+                if (v[0] == '\0')
+                        return log_error_errno(-EINVAL, "--key must not be empty");
+                return set_string(&o->key_file, v);
+        case OPT_MASTER_KEY: {
+                char key[41];
+
+                /* The key itself, or a file that holds it. */
+                if (strlen(v) == 40 && access(v, F_OK) < 0 && store_curve_key_valid(v))
+                        return set_string(&o->master_key, v);
+                r = net_key_read_public(v, key);
+                if (r < 0)
+                        return log_error_errno(r,
+                                               "--master-key must be the master's public key (40 "
+                                               "Z85 characters) or a file that holds it: '%s': %m",
+                                               v);
+                return set_string(&o->master_key, key);
+        }
+        case OPT_JOIN_TOKEN:
+                if (v[0] == '\0' || strlen(v) > NET_TOKEN_MAX)
+                        return log_error_errno(-EINVAL, "--join-token must be 1 to %d bytes",
+                                               NET_TOKEN_MAX);
+                return set_string(&o->join_token, v);
+        case OPT_NAME:
+                if (!store_name_valid(v))
+                        return log_error_errno(-EINVAL, "--name '%s' is not a valid name", v);
+                return set_string(&o->worker_name, v);
+        case OPT_HEARTBEAT_MS:
+                return set_count(name, v, 50, 60000, &o->heartbeat_ms);
+        case OPT_LEASE_MS:
+                return set_count(name, v, 200, 3600000, &o->lease_ms);
+        case OPT_MAX_ATTEMPTS:
+                return set_count(name, v, 1, 100, &o->max_attempts);
         default:
                 return log_error_errno(-EINVAL, "unknown setting '%s'", name);
         }
@@ -377,6 +467,14 @@ static void options_done(struct node_options *o)
         free(o->oidc_jwks_file);
         free(o->oidc_username_claim);
         (void) node_oidc_free(o->oidc);
+        free(o->worker_listen);
+        free(o->key_file);
+        free(o->master_endpoint);
+        free(o->master_key);
+        if (o->join_token)
+                explicit_bzero(o->join_token, strlen(o->join_token));
+        free(o->join_token);
+        free(o->worker_name);
         *o = (struct node_options){};
 }
 
@@ -568,6 +666,39 @@ int cmd_node(int argc, char *argv[])
                 return 2;
         if (!o.listen_address && set_string(&o.listen_address, "127.0.0.1") < 0)
                 return 1;
+        if (o.heartbeat_ms == 0)
+                o.heartbeat_ms = 1000;
+        if (o.lease_ms == 0)
+                o.lease_ms = 5 * o.heartbeat_ms;
+        if (o.lease_ms < 2 * o.heartbeat_ms) {
+                log_error("--lease-ms must be at least twice --heartbeat-ms");
+                return 2;
+        }
+        if (o.max_attempts == 0)
+                o.max_attempts = 3;
+        if (o.role == NODE_ROLE_WORKER && (!o.master_endpoint || !o.master_key)) {
+                log_error("a worker needs --master tcp://HOST:PORT and --master-key");
+                return 2;
+        }
+        if (o.role != NODE_ROLE_WORKER && (o.master_endpoint || o.master_key || o.join_token)) {
+                log_error("--master, --master-key and --join-token are for --role worker");
+                return 2;
+        }
+        if (o.role != NODE_ROLE_MASTER && o.worker_listen) {
+                log_error("--worker-listen is for --role master");
+                return 2;
+        }
+        if (o.role == NODE_ROLE_MASTER && !o.worker_listen &&
+            set_string(&o.worker_listen, "tcp://0.0.0.0:7781") < 0)
+                return 1;
+        if (o.role == NODE_ROLE_WORKER && !o.worker_name) {
+                char host[65] = "";
+
+                if (gethostname(host, sizeof(host) - 1) < 0 || !store_name_valid(host))
+                        (void) snprintf(host, sizeof(host), "worker-%d", (int) getpid());
+                if (set_string(&o.worker_name, host) < 0)
+                        return 1;
+        }
         if (o.workers == 0) {
                 cpus = sysconf(_SC_NPROCESSORS_ONLN);
                 o.workers = cpus > 0 && cpus < 256 ? (unsigned) cpus : 1;
@@ -605,4 +736,36 @@ int cmd_spawner(int argc, char *argv[])
                 return 2;
         }
         spawner_serve(&o, (int) fd);
+}
+
+/* `warren keygen PATH`: a CURVE key pair for a master or a worker. */
+int cmd_keygen(int argc, char *argv[])
+{
+        struct net_keypair kp;
+        int r;
+
+        if (argc != 2 || argv[1][0] == '-') {
+                (void) fprintf(argc == 2 && strcmp(argv[1], "--help") == 0 ? stdout : stderr,
+                               "Usage: warren keygen PATH\n"
+                               "\n"
+                               "Makes a CURVE key pair for a master or a worker: PATH holds the "
+                               "public key\n(give it to the other side), PATH.secret the pair "
+                               "(mode 0600; keep it).\nPrints the public key.\n");
+                return argc == 2 && strcmp(argv[1], "--help") == 0 ? 0 : 2;
+        }
+        r = net_keygen(&kp);
+        if (r >= 0)
+                r = net_key_write(argv[1], &kp);
+        explicit_bzero(kp.secret_key, sizeof(kp.secret_key));
+        if (r == -EEXIST) {
+                log_error("'%s' or '%s.secret' exists already: keys are never overwritten", argv[1],
+                          argv[1]);
+                return 1;
+        }
+        if (r < 0) {
+                log_error_errno(r, "Failed to write the key pair '%s': %m", argv[1]);
+                return 1;
+        }
+        (void) printf("%s\n", kp.public_key);
+        return 0;
 }

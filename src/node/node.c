@@ -23,8 +23,11 @@
 #include "common/cleanup.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "net/proto.h"
 #include "node/admin.h"
 #include "node/app.h"
+#include "node/sched.h"
+#include "node/worker.h"
 
 void node_caller_clear(struct node_caller *c)
 {
@@ -81,6 +84,38 @@ void node_store_put(struct node *n, struct store *s)
         }
         (void) pthread_mutex_unlock(&n->pool_lock);
         (void) store_close(s);
+}
+
+int node_key_load(const char *state_dir, const char *key_file, struct net_keypair *ret)
+{
+        _cleanup_free_ char *path = NULL, *secret = NULL;
+        int r;
+
+        if (key_file) {
+                r = net_key_read_secret(key_file, ret);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to read the key pair '%s'%s: %m",
+                                               key_file,
+                                               r == -EPERM    ? " (readable by others: chmod 600)"
+                                               : r == -EINVAL ? " (not a .secret file of "
+                                                                "`warren keygen`)"
+                                                              : "");
+                return 0;
+        }
+        if (asprintf(&path, "%s/node.key", state_dir) < 0 ||
+            asprintf(&secret, "%s/node.key.secret", state_dir) < 0)
+                return -ENOMEM;
+        r = net_key_read_secret(secret, ret);
+        if (r == -ENOENT) {
+                r = net_keygen(ret);
+                if (r >= 0)
+                        r = net_key_write(path, ret);
+                if (r >= 0)
+                        log_info("event=keygen path=%s public=%s", path, ret->public_key);
+        }
+        if (r < 0)
+                return log_error_errno(r, "Failed to read or make the key pair '%s': %m", secret);
+        return 0;
 }
 
 static int mkdir_p(const char *path, mode_t mode)
@@ -465,9 +500,25 @@ int node_run(struct node_options *opts)
                 goto finish;
         sopts.cgroup_mount = opts->cgroup_mount;
         warn_unenforceable_limits(&sopts);
-        r = spawner_new(&sopts, opts->workers, &n->spawner);
-        if (r < 0) {
-                log_error_errno(r, "Failed to start the spawners: %m");
+        if (opts->role != NODE_ROLE_MASTER) {
+                r = spawner_new(&sopts, opts->workers, &n->spawner);
+                if (r < 0) {
+                        log_error_errno(r, "Failed to start the spawners: %m");
+                        goto finish;
+                }
+        }
+        if (opts->role == NODE_ROLE_WORKER) {
+                /* No store, no API: a blob cache, and the master's assignments. */
+                _cleanup_free_ char *dir = NULL;
+
+                r = asprintf(&dir, "%s/blobs", opts->state_dir) < 0 ? -ENOMEM : 0;
+                if (r >= 0)
+                        r = blob_store_open(dir, &n->blobs);
+                if (r < 0) {
+                        log_error_errno(r, "Failed to open the blob cache: %m");
+                        goto finish;
+                }
+                ret = worker_run(n);
                 goto finish;
         }
 
@@ -486,7 +537,8 @@ int node_run(struct node_options *opts)
                 log_error_errno(r, "Failed to create the ready-made apps: %m");
                 goto finish;
         }
-        r = store_jobs_requeue_running(st, &requeued);
+        /* A master's running jobs are its workers': the scheduler recovers them. */
+        r = opts->role == NODE_ROLE_MASTER ? 0 : store_jobs_requeue_running(st, &requeued);
         if (r < 0) {
                 log_error_errno(r, "Failed to re-queue the jobs that were running: %m");
                 goto finish;
@@ -529,10 +581,26 @@ int node_run(struct node_options *opts)
                 goto finish;
         }
 
-        r = node_runners_start(n);
-        if (r < 0) {
-                log_error_errno(r, "Failed to start the runners: %m");
-                goto finish;
+        if (opts->role == NODE_ROLE_MASTER) {
+                const struct sched_options so = {
+                        .listen = opts->worker_listen,
+                        .key_file = opts->key_file,
+                        .heartbeat_ms = opts->heartbeat_ms,
+                        .lease_ms = opts->lease_ms,
+                        .max_attempts = opts->max_attempts,
+                };
+
+                r = sched_start(n, &so, &n->sched);
+                if (r < 0) {
+                        log_error_errno(r, "Failed to start the scheduler: %m");
+                        goto finish;
+                }
+        } else {
+                r = node_runners_start(n);
+                if (r < 0) {
+                        log_error_errno(r, "Failed to start the runners: %m");
+                        goto finish;
+                }
         }
         /* Jobs re-queued or left queued by a predecessor. */
         for (unsigned i = 0; i < n->n_runners; i++)
@@ -552,11 +620,15 @@ stop:
         if (n->http)
                 http_server_quiesce(n->http);
         node_runners_stop(n, false);
+        sched_stop(n->sched);
+        n->sched = NULL;
         hub_shutdown(n->hub);
         n->http = http_server_free(n->http);
         log_info("event=stop");
 
 finish:
+        sched_stop(n->sched);
+        n->sched = NULL;
         n->spawner = spawner_free(n->spawner);
         n->http = http_server_free(n->http);
         n->hub = hub_free(n->hub);

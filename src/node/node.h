@@ -77,6 +77,23 @@ struct node_options {
         char *oidc_issuer, *oidc_audience, *oidc_jwks_file, *oidc_username_claim;
         struct node_oidc *oidc;
 
+        /* The network (issue 5): a master schedules jobs on remote workers; a worker runs what
+         * a master assigns; "both" (the default) runs jobs itself and talks to no one. */
+        enum node_role {
+                NODE_ROLE_BOTH,
+                NODE_ROLE_MASTER,
+                NODE_ROLE_WORKER,
+        } role;
+        char *worker_listen;   /* master: "tcp://0.0.0.0:7781" */
+        char *key_file;        /* master and worker: this node's CURVE secret key file */
+        char *master_endpoint; /* worker: "tcp://HOST:PORT" */
+        char *master_key;      /* worker: the master's public key (Z85) */
+        char *join_token;      /* worker: a one-time join token (first start) */
+        char *worker_name;     /* worker: its name when it joins */
+        unsigned heartbeat_ms;
+        unsigned lease_ms;
+        unsigned max_attempts;
+
         /* What a token from an identity the node has not seen yet makes: a standard_user at
          * once, or an account held until an administrator approves it. */
         enum node_admission {
@@ -87,6 +104,8 @@ struct node_options {
 
 struct node_runner;
 struct cert_trust;
+struct sched;
+struct worker_agent;
 struct node_oidc;
 
 /* One failed-login counter: an account name or an address. */
@@ -120,6 +139,9 @@ struct node {
 
         pthread_mutex_t throttle_lock;
         struct node_throttle_entry throttle[NODE_THROTTLE_ENTRIES];
+
+        struct sched *sched;         /* a master's scheduler; NULL otherwise */
+        struct worker_agent *agent;  /* a worker's link to its master; NULL otherwise */
 
         struct node_runner *runners;
         unsigned n_runners;
@@ -155,6 +177,13 @@ int node_run(struct node_options *opts);
 /* A store connection for this thread's request (from the pool, or a new one). */
 int node_store_get(struct node *n, struct store **ret);
 void node_store_put(struct node *n, struct store *s);
+
+/*
+ * This node's CURVE key pair (masters and workers): key_file (a "<path>.secret" file of
+ * `warren keygen`), or, if NULL, "<state_dir>/node.key.secret", made at the first start.
+ */
+struct net_keypair;
+int node_key_load(const char *state_dir, const char *key_file, struct net_keypair *ret);
 
 /* Unix ns → RFC 3339 UTC with milliseconds (a JSON string), or JSON null for 0. */
 json_t *node_time_json(int64_t ns);
@@ -249,6 +278,26 @@ int node_check_inputs(struct node *n, struct store *st, struct http_request *req
                       const struct node_caller *c, const struct jobspec *js);
 
 /* ---- runner.c ---- */
+
+/* One input of a job to execute: its content is in the node's blob store. */
+struct node_exec_input {
+        char sha256[STORE_SHA256_SIZE];
+        uint64_t size;
+        char *data_id; /* for messages; NULL on a worker */
+};
+
+/* A job to execute, whether from the local store or assigned by a master. */
+struct node_exec {
+        char job_id[STORE_JOB_ID_SIZE];
+        char lease[STORE_LEASE_ID_SIZE]; /* a worker's: the lease; else "" */
+        char *spec;                      /* the job's spec (JSON text) */
+        char *app_name;
+        char *app_spec; /* its app's spec (JSON text) */
+        struct node_exec_input *inputs; /* as many as the spec's inputs, in order */
+        size_t n_inputs;
+};
+
+void node_exec_done(struct node_exec *ex);
 
 int node_runners_start(struct node *n);
 /* Waits for the runners to finish their jobs (or kills them if kill) and joins them. */

@@ -18,6 +18,7 @@
 #include "node/admin.h"
 #include "node/app.h"
 #include "node/node.h"
+#include "node/sched.h"
 
 #define NS_PER_S    UINT64_C(1000000000)
 #define SSE_PING_NS (15 * NS_PER_S)
@@ -58,6 +59,13 @@ json_t *node_job_json(struct store *st, const struct store_job *j, bool with_res
         }
         if (json_object_set_new(o, "exit_code",
                                 j->has_exit_code ? json_integer(j->exit_code) : json_null()) < 0) {
+                json_decref(o);
+                json_decref(result);
+                return NULL;
+        }
+        /* Run by a worker of a master: which one's result this is. */
+        if (result && json_is_string(json_object_get(result, "worker")) &&
+            json_object_set(o, "worker", json_object_get(result, "worker")) < 0) {
                 json_decref(o);
                 json_decref(result);
                 return NULL;
@@ -214,7 +222,10 @@ void node_route_jobs_create(struct http_request *req, void *userdata)
                 goto out;
         }
         log_info("event=job_insert job=%s app='%s' user='%s'", id, js.app, c.name);
-        hub_notify_work(n->hub);
+        if (n->sched)
+                sched_job_queued(n->sched, id);
+        else
+                hub_notify_work(n->hub);
         reply_job_after_wait(n, req, st, id, wait_ns, 201);
 out:
         node_store_put(n, st);
@@ -335,6 +346,8 @@ void node_route_jobs_cancel(struct http_request *req, void *userdata)
         }
         log_info("event=job_cancel job=%s by='%s'", j.id, c.name);
         /* A runner that runs it kills it and tells its followers; otherwise we do. */
+        if (n->sched)
+                (void) sched_job_cancel(n->sched, j.id);
         if (node_runner_cancel(n, j.id) == 0)
                 node_publish_end(n, st, j.id);
         reply_job_after_wait(n, req, st, j.id, 0, 200);

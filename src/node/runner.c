@@ -33,6 +33,7 @@
 #include "common/util.h"
 #include "node/app.h"
 #include "node/node.h"
+#include "node/worker.h"
 #include "sandbox/report.h"
 
 #define READ_CHUNK   (16u << 10)
@@ -133,7 +134,8 @@ static int capture_add(struct capture *c, const char *p, size_t len)
 struct step_io {
         struct node *node;
         const char *job_id;
-        const char *step; /* "build", "run" */
+        const char *lease; /* a worker's: the lease of the job; else NULL */
+        const char *step;  /* "build", "run" */
         struct capture out, err;
 };
 
@@ -157,6 +159,12 @@ static int pump(struct step_io *io, int fd, bool is_err)
                         return 0;
                 if (capture_add(is_err ? &io->err : &io->out, buf, (size_t) k) < 0)
                         return -ENOMEM;
+                if (io->node->agent) {
+                        /* A worker: the output goes to the master, which publishes it. */
+                        worker_agent_output(io->node->agent, io->lease, io->step,
+                                            is_err ? "stderr" : "stdout", buf, (size_t) k);
+                        continue;
+                }
                 ev = json_pack("{s:s, s:s}", "step", io->step, "stream",
                                is_err ? "stderr" : "stdout");
                 if (ev && set_content(ev, buf, (size_t) k) < 0) {
@@ -365,13 +373,11 @@ static void set_error(char **ret, const char *fmt, ...)
 }
 
 /*
- * Copies the job's inputs into its work directory, each verified (size and SHA-256) in the same
- * pass as it is copied: a damaged one fails the job (input_corrupt, Warren's fault) before the
- * sandbox starts, and its file is removed, so no byte of it reaches the job. The owner's right to
- * use each input is checked again: it may have changed since the job was queued.
+ * The inputs of a local job, checked again (the owner's right to use each may have changed since
+ * the job was queued) and resolved to their digests. 0, or an error text in *ret_error.
  */
-static int copy_inputs(struct node *n, struct store *st, const struct store_job *job,
-                       const struct jobspec *js, int dirfd, char **ret_error)
+static int resolve_inputs(struct store *st, const struct store_job *job, const struct jobspec *js,
+                          struct node_exec *ex, char **ret_error)
 {
         _cleanup_(store_user_clear) struct store_user owner = {};
         _cleanup_free_ int64_t *groups = NULL;
@@ -395,10 +401,12 @@ static int copy_inputs(struct node *n, struct store *st, const struct store_job 
         if (owner.state != STORE_USER_ACTIVE)
                 who.rights = AUTH_RIGHTS_NONE;
 
+        ex->inputs = calloc(js->n_inputs, sizeof(*ex->inputs));
+        if (!ex->inputs)
+                return -ENOMEM;
         for (size_t i = 0; i < js->n_inputs; i++) {
                 _cleanup_(store_data_clear) struct store_data d = {};
-                _cleanup_close_ int fd = -EBADF;
-                const char *id = js->inputs[i].data, *path = js->inputs[i].path;
+                const char *id = js->inputs[i].data;
                 struct auth_object obj;
 
                 r = store_data_get(st, id, &d);
@@ -418,6 +426,35 @@ static int copy_inputs(struct node *n, struct store *st, const struct store_job 
                                          "'%s' (input %zu)",
                                          id, i),
                                -EPERM;
+                memcpy(ex->inputs[i].sha256, d.sha256, sizeof(ex->inputs[i].sha256));
+                ex->inputs[i].size = d.size;
+                ex->inputs[i].data_id = strdup(d.id);
+                if (!ex->inputs[i].data_id)
+                        return -ENOMEM;
+                ex->n_inputs = i + 1;
+        }
+        return 0;
+}
+
+/*
+ * Copies the job's inputs from the blob store into its work directory, each verified (size and
+ * SHA-256) in the same pass as it is copied: a damaged one fails the job (input_corrupt,
+ * Warren's fault) before the sandbox starts, and its file is removed, so no byte of it reaches
+ * the job.
+ */
+static int copy_inputs(struct node *n, struct store *st, const struct node_exec *ex,
+                       const struct jobspec *js, int dirfd, char **ret_error)
+{
+        int r;
+
+        if (ex->n_inputs != js->n_inputs)
+                return set_error(ret_error, "the job's inputs do not match its spec"), -EINVAL;
+        for (size_t i = 0; i < ex->n_inputs; i++) {
+                _cleanup_close_ int fd = -EBADF;
+                const struct node_exec_input *in = &ex->inputs[i];
+                const char *path = js->inputs[i].path;
+                const char *label = in->data_id ? in->data_id : in->sha256;
+
                 fd = openat(dirfd, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                             0644);
                 if (fd < 0 || fchmod(fd, 0644) < 0) {
@@ -426,21 +463,24 @@ static int copy_inputs(struct node *n, struct store *st, const struct store_job 
                                          strerror(-r)),
                                r;
                 }
-                r = blob_copy_to_fd(n->blobs, d.sha256, d.size, fd);
+                r = blob_copy_to_fd(n->blobs, in->sha256, in->size, fd);
                 if (r < 0) {
                         (void) unlinkat(dirfd, path, 0);
                         if (r == -EBADMSG || r == -ENOENT) {
-                                char object[64];
+                                log_error("event=data_corrupt data=%s sha256=%s job=%s", label,
+                                          in->sha256, ex->job_id);
+                                if (st && in->data_id) {
+                                        char object[64];
 
-                                log_error("event=data_corrupt data=%s sha256=%s job=%s", d.id,
-                                          d.sha256, job->id);
-                                (void) snprintf(object, sizeof(object), "data:%s", d.id);
-                                (void) store_audit_append(st, 0, "data_corrupt", object,
-                                                          "as an input of a job", NULL);
+                                        (void) snprintf(object, sizeof(object), "data:%s",
+                                                        in->data_id);
+                                        (void) store_audit_append(st, 0, "data_corrupt", object,
+                                                                  "as an input of a job", NULL);
+                                }
                                 return set_error(ret_error,
                                                  "input_corrupt: the data '%s' (input %zu) does "
                                                  "not match its size and SHA-256",
-                                                 id, i),
+                                                 label, i),
                                        -EBADMSG;
                         }
                         return set_error(ret_error, "cannot copy the input '%s': %s", path,
@@ -458,24 +498,30 @@ static int copy_inputs(struct node *n, struct store *st, const struct store_job 
         return 0;
 }
 
-/* Runs the claimed job; returns its result (JSON text) or an error text in *ret_error. */
-static int run_job(struct node_runner *ru, struct store *st, const struct store_job *job,
-                   char **ret_result, char **ret_error)
+void node_exec_done(struct node_exec *ex)
 {
-        struct node *n = ru->node;
+        if (!ex)
+                return;
+        free(ex->spec);
+        free(ex->app_name);
+        free(ex->app_spec);
+        for (size_t i = 0; i < ex->n_inputs; i++)
+                free(ex->inputs[i].data_id);
+        free(ex->inputs);
+        *ex = (struct node_exec){};
+}
+
+/* A job of the local store as something to execute: its spec, its app's, its inputs. */
+static int prepare_local(struct store *st, const struct store_job *job, struct node_exec *ex,
+                         char **ret_error)
+{
         _cleanup_(store_app_clear) struct store_app app = {};
-        _cleanup_(app_spec_done) struct app_spec spec = {};
         _cleanup_(jobspec_done) struct jobspec js = {};
-        struct workdir wd = {.fd = -EBADF};
         struct jobspec_bounds bounds = JOBSPEC_BOUNDS_DEFAULT;
-        struct jobspec_limits limits;
         struct json_error jerr = {};
-        struct sandbox_report rep = {};
-        _cleanup_json_ json_t *result = NULL;
-        _cleanup_close_ int in_fd = -EBADF;
-        bool ran = false;
         int r;
 
+        memcpy(ex->job_id, job->id, sizeof(ex->job_id));
         bounds.max_body = SIZE_MAX / 2;
         r = jobspec_decode(job->spec, strlen(job->spec), &bounds, &js, &jerr);
         if (r < 0)
@@ -486,9 +532,42 @@ static int run_job(struct node_runner *ru, struct store *st, const struct store_
         r = store_app_get(st, job->app_id, &app);
         if (r < 0)
                 return set_error(ret_error, "the job's app cannot be read: %s", strerror(-r)), r;
-        r = app_spec_decode(app.spec, strlen(app.spec), &spec, &jerr);
+        ex->spec = strdup(job->spec);
+        ex->app_name = strdup(app.name);
+        ex->app_spec = strdup(app.spec);
+        if (!ex->spec || !ex->app_name || !ex->app_spec)
+                return -ENOMEM;
+        return resolve_inputs(st, job, &js, ex, ret_error);
+}
+
+/*
+ * Runs a job (from the local store, or assigned by a master); returns its result (JSON text) or
+ * an error text in *ret_error. st (may be NULL) is for the audit log.
+ */
+static int run_job(struct node_runner *ru, struct store *st, const struct node_exec *ex,
+                   char **ret_result, char **ret_error)
+{
+        struct node *n = ru->node;
+        _cleanup_(app_spec_done) struct app_spec spec = {};
+        _cleanup_(jobspec_done) struct jobspec js = {};
+        struct workdir wd = {.fd = -EBADF};
+        struct jobspec_bounds bounds = JOBSPEC_BOUNDS_DEFAULT;
+        struct jobspec_limits limits;
+        struct json_error jerr = {};
+        struct sandbox_report rep = {};
+        _cleanup_json_ json_t *result = NULL;
+        _cleanup_close_ int in_fd = -EBADF;
+        const char *job_id = ex->job_id;
+        bool ran = false;
+        int r;
+
+        bounds.max_body = SIZE_MAX / 2;
+        r = jobspec_decode(ex->spec, strlen(ex->spec), &bounds, &js, &jerr);
         if (r < 0)
-                return set_error(ret_error, "the app '%s' does not decode: %s", app.name,
+                return set_error(ret_error, "the job does not decode: %s", jerr.message), -EBADMSG;
+        r = app_spec_decode(ex->app_spec, strlen(ex->app_spec), &spec, &jerr);
+        if (r < 0)
+                return set_error(ret_error, "the app '%s' does not decode: %s", ex->app_name,
                                  jerr.message),
                        r;
         r = app_run_limits(&spec, &js, &limits, &jerr);
@@ -498,7 +577,7 @@ static int run_job(struct node_runner *ru, struct store *st, const struct store_
         result = json_object();
         if (!result)
                 return -ENOMEM;
-        r = workdir_make(n, job->id, &wd);
+        r = workdir_make(n, job_id, &wd);
         if (r < 0) {
                 set_error(ret_error, "cannot make the work directory: %s", strerror(-r));
                 goto out;
@@ -508,14 +587,14 @@ static int run_job(struct node_runner *ru, struct store *st, const struct store_
                 set_error(ret_error, "cannot write the job's files: %s", strerror(-r));
                 goto out;
         }
-        r = copy_inputs(n, st, job, &js, wd.fd, ret_error);
+        r = copy_inputs(n, st, ex, &js, wd.fd, ret_error);
         if (r < 0)
                 goto out;
 
         for (int i = 0; i < 2; i++) {
                 const struct app_step *step = i == 0 ? &spec.build : &spec.run;
                 const char *name = i == 0 ? "build" : "run";
-                struct step_io io = {.node = n, .job_id = job->id, .step = name};
+                struct step_io io = {.node = n, .job_id = job_id, .lease = ex->lease, .step = name};
                 struct sandbox_mount mounts[1];
                 struct sandbox_config cfg;
                 char **argv = NULL;
@@ -553,7 +632,7 @@ static int run_job(struct node_runner *ru, struct store *st, const struct store_
                         set_error(ret_error, "the %s step could not run: %s", name, strerror(-r));
                         goto out;
                 }
-                sj = step_json(n, job->id, &rep, &io);
+                sj = step_json(n, job_id, &rep, &io);
                 free(io.out.data);
                 free(io.err.data);
                 if (!sj || json_object_set_new(result, name, sj) < 0) {
@@ -597,7 +676,7 @@ static int run_job(struct node_runner *ru, struct store *st, const struct store_
                                 /* Missing, or not a plain file within bounds: said, not fatal. */
                                 b = json_pack("{s:s}", "error", strerror(-r));
                         } else
-                                b = blob_json(n, job->id, data, len);
+                                b = blob_json(n, job_id, data, len);
                         if (!b || json_object_set_new(outs, js.outputs[i], b) < 0) {
                                 r = -ENOMEM;
                                 goto out;
@@ -652,7 +731,15 @@ static void runner_handle(struct node_runner *ru, struct store *st, struct store
         publish_json(n, job->id, "state",
                      json_pack("{s:s, s:i}", "state", "running", "attempt", job->attempts));
 
-        r = run_job(ru, st, job, &result, &error);
+        {
+                _cleanup_(node_exec_done) struct node_exec ex = {};
+
+                r = prepare_local(st, job, &ex, &error);
+                if (r >= 0)
+                        r = run_job(ru, st, &ex, &result, &error);
+                else if (r != -ENOMEM && !error)
+                        error = strdup(strerror(-r));
+        }
 
         if (runner_flag(ru, &ru->requeue) && !runner_flag(ru, &ru->cancelled)) {
                 /* The node is stopping and killed the job: it runs again at the next start. */
@@ -682,12 +769,60 @@ static void runner_handle(struct node_runner *ru, struct store *st, struct store
         atomic_fetch_sub(&n->busy, 1);
 }
 
+/*
+ * A worker's runner: takes what the master assigned from the agent, runs it and hands the result
+ * back to the agent, which sends it to the master. A cancelled job sends nothing: the master has
+ * moved on.
+ */
+static void runner_remote(struct node_runner *ru)
+{
+        struct node *n = ru->node;
+
+        for (;;) {
+                _cleanup_(node_exec_done) struct node_exec ex = {};
+                _cleanup_free_ char *result = NULL, *error = NULL;
+                int r;
+
+                r = worker_agent_take(n->agent, &ex);
+                if (r < 0)
+                        break;
+                (void) pthread_mutex_lock(&ru->lock);
+                memcpy(ru->job_id, ex.job_id, sizeof(ru->job_id));
+                ru->cancelled = false;
+                (void) pthread_mutex_unlock(&ru->lock);
+                atomic_fetch_add(&n->busy, 1);
+                log_info("event=job_start job=%s lease=%s slot=%u", ex.job_id, ex.lease, ru->slot);
+
+                r = run_job(ru, NULL, &ex, &result, &error);
+                if (runner_flag(ru, &ru->cancelled) || runner_flag(ru, &ru->requeue) ||
+                    r == -ECANCELED) {
+                        log_info("event=job_end job=%s lease=%s state=cancelled", ex.job_id,
+                                 ex.lease);
+                        worker_agent_result(n->agent, ex.lease, NULL, NULL);
+                } else {
+                        log_info("event=job_end job=%s lease=%s state=%s", ex.job_id, ex.lease,
+                                 r < 0 ? "failed" : "finished");
+                        worker_agent_result(n->agent, ex.lease, r < 0 ? NULL : result,
+                                            r < 0 ? (error ? error : strerror(-r)) : NULL);
+                }
+                (void) pthread_mutex_lock(&ru->lock);
+                ru->job_id[0] = '\0';
+                (void) pthread_mutex_unlock(&ru->lock);
+                atomic_fetch_sub(&n->busy, 1);
+        }
+}
+
 static void *runner_main(void *arg)
 {
         struct node_runner *ru = arg;
         struct node *n = ru->node;
         struct store *st = NULL;
         int r;
+
+        if (n->agent) {
+                runner_remote(ru);
+                return NULL;
+        }
 
         r = store_open(n->db_path, &st);
         if (r < 0) {
@@ -766,8 +901,10 @@ void node_runners_stop(struct node *n, bool kill)
         if (!n->runners)
                 return;
         atomic_store(&n->stopping, true);
-        for (unsigned i = 0; i < n->n_runners; i++)
+        for (unsigned i = 0; i < n->n_runners && n->hub; i++)
                 hub_notify_work(n->hub);
+        if (n->agent)
+                worker_agent_shutdown(n->agent);
 
         /* Running jobs get the grace period to finish; then they are killed and re-queued. */
         (void) clock_gettime(CLOCK_REALTIME, &deadline);
