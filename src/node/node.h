@@ -86,6 +86,7 @@ struct node_options {
 };
 
 struct node_runner;
+struct sched;
 struct cert_trust;
 struct node_oidc;
 
@@ -109,6 +110,7 @@ struct node {
         struct metrics *metrics;
         struct http_server *http;
         struct spawner *spawner;
+        struct sched *sched; /* the workers' scheduler (node/sched.h): NULL unless a master */
 
         pthread_mutex_t pool_lock;
         struct store *pool[NODE_STORE_POOL_MAX];
@@ -247,6 +249,15 @@ void node_route_data_delete(struct http_request *req, void *userdata);
  */
 int node_check_inputs(struct node *n, struct store *st, struct http_request *req,
                       const struct node_caller *c, const struct jobspec *js);
+
+/* ---- routes-workers.c ---- */
+
+/* The workers of the network (node --role master) and their join tokens; administrators only. */
+void node_route_workers_list(struct http_request *req, void *userdata);
+void node_route_workers_get(struct http_request *req, void *userdata);
+void node_route_workers_create(struct http_request *req, void *userdata);
+void node_route_workers_delete(struct http_request *req, void *userdata);
+void node_route_workers_token(struct http_request *req, void *userdata);
 
 /* ---- runner.c ---- */
 
