@@ -55,6 +55,11 @@ static const struct auth_action_info action_table[_AUTH_ACTION_MAX] = {
         [AUTH_ACTION_GROUP_SET_MEMBERS] = {"group_set_members", AUTH_RIGHTS_ADMIN, false},
         [AUTH_ACTION_CHOWN] = {"chown", AUTH_RIGHTS_ADMIN, false},
         [AUTH_ACTION_AUDIT_READ] = {"audit_read", AUTH_RIGHTS_ADMIN, false},
+        [AUTH_ACTION_WORKER_INSERT] = {"worker_insert", AUTH_RIGHTS_ADMIN, false},
+        [AUTH_ACTION_WORKER_LIST] = {"worker_list", AUTH_RIGHTS_ADMIN, false},
+        [AUTH_ACTION_WORKER_GET] = {"worker_get", AUTH_RIGHTS_ADMIN, false},
+        [AUTH_ACTION_WORKER_DELETE] = {"worker_delete", AUTH_RIGHTS_ADMIN, false},
+        [AUTH_ACTION_WORKER_TOKEN] = {"worker_token", AUTH_RIGHTS_ADMIN, false},
 };
 
 int auth_rights_from_string(const char *s, enum auth_rights *ret)

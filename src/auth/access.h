@@ -117,6 +117,11 @@ enum auth_action {
         AUTH_ACTION_GROUP_SET_MEMBERS,
         AUTH_ACTION_CHOWN, /* auth_check_chown() */
         AUTH_ACTION_AUDIT_READ,
+        AUTH_ACTION_WORKER_INSERT, /* register a worker (the network: node --role master) */
+        AUTH_ACTION_WORKER_LIST,
+        AUTH_ACTION_WORKER_GET,
+        AUTH_ACTION_WORKER_DELETE,
+        AUTH_ACTION_WORKER_TOKEN, /* make a one-time join token */
         _AUTH_ACTION_MAX,
 };
 

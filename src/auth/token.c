@@ -35,13 +35,18 @@ int auth_init(void)
         return sodium_result;
 }
 
-bool auth_token_is_valid(const char *token, size_t len)
+_Static_assert(AUTH_WORKER_TOKEN_PREFIX_LEN == sizeof(AUTH_WORKER_TOKEN_PREFIX) - 1,
+               "worker token prefix length");
+_Static_assert(AUTH_WORKER_TOKEN_LEN == AUTH_TOKEN_LEN, "worker token length");
+
+/* Session tokens and worker join tokens differ only by their prefix. */
+static bool token_is_valid(const char *prefix, const char *token, size_t len)
 {
         int v = -1;
 
         if (!token || len != AUTH_TOKEN_LEN)
                 return false;
-        if (memcmp(token, AUTH_TOKEN_PREFIX, AUTH_TOKEN_PREFIX_LEN) != 0)
+        if (memcmp(token, prefix, AUTH_TOKEN_PREFIX_LEN) != 0)
                 return false;
         for (size_t i = AUTH_TOKEN_PREFIX_LEN; i < len; i++) {
                 v = base64_digit(token[i], true);
@@ -52,12 +57,13 @@ bool auth_token_is_valid(const char *token, size_t len)
         return (v & 3) == 0;
 }
 
-int auth_token_hash(const char *token, size_t len, uint8_t ret_hash[static AUTH_TOKEN_HASH_LEN])
+static int token_hash(const char *prefix, const char *token, size_t len,
+                      uint8_t ret_hash[static AUTH_TOKEN_HASH_LEN])
 {
         uint8_t hash[AUTH_TOKEN_HASH_LEN];
         int r;
 
-        if (!auth_token_is_valid(token, len))
+        if (!token_is_valid(prefix, token, len))
                 return -EINVAL;
         r = auth_init();
         if (r < 0)
@@ -68,8 +74,8 @@ int auth_token_hash(const char *token, size_t len, uint8_t ret_hash[static AUTH_
         return 0;
 }
 
-int auth_token_new(char ret_token[static AUTH_TOKEN_LEN + 1],
-                   uint8_t ret_hash[static AUTH_TOKEN_HASH_LEN])
+static int token_new(const char *prefix, char ret_token[static AUTH_TOKEN_LEN + 1],
+                     uint8_t ret_hash[static AUTH_TOKEN_HASH_LEN])
 {
         uint8_t secret[AUTH_TOKEN_SECRET_BYTES];
         char token[AUTH_TOKEN_LEN + 1];
@@ -81,13 +87,13 @@ int auth_token_new(char ret_token[static AUTH_TOKEN_LEN + 1],
                 return r;
 
         randombytes_buf(secret, sizeof(secret));
-        memcpy(token, AUTH_TOKEN_PREFIX, AUTH_TOKEN_PREFIX_LEN);
+        memcpy(token, prefix, AUTH_TOKEN_PREFIX_LEN);
         (void) sodium_bin2base64(token + AUTH_TOKEN_PREFIX_LEN,
                                  sizeof(token) - AUTH_TOKEN_PREFIX_LEN, secret, sizeof(secret),
                                  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
         sodium_memzero(secret, sizeof(secret));
 
-        r = auth_token_hash(token, strlen(token), hash);
+        r = token_hash(prefix, token, strlen(token), hash);
         if (r < 0) {
                 sodium_memzero(token, sizeof(token));
                 return r;
@@ -96,6 +102,39 @@ int auth_token_new(char ret_token[static AUTH_TOKEN_LEN + 1],
         memcpy(ret_hash, hash, sizeof(hash));
         sodium_memzero(token, sizeof(token));
         return 0;
+}
+
+bool auth_token_is_valid(const char *token, size_t len)
+{
+        return token_is_valid(AUTH_TOKEN_PREFIX, token, len);
+}
+
+int auth_token_hash(const char *token, size_t len, uint8_t ret_hash[static AUTH_TOKEN_HASH_LEN])
+{
+        return token_hash(AUTH_TOKEN_PREFIX, token, len, ret_hash);
+}
+
+int auth_token_new(char ret_token[static AUTH_TOKEN_LEN + 1],
+                   uint8_t ret_hash[static AUTH_TOKEN_HASH_LEN])
+{
+        return token_new(AUTH_TOKEN_PREFIX, ret_token, ret_hash);
+}
+
+bool auth_worker_token_is_valid(const char *token, size_t len)
+{
+        return token_is_valid(AUTH_WORKER_TOKEN_PREFIX, token, len);
+}
+
+int auth_worker_token_hash(const char *token, size_t len,
+                           uint8_t ret_hash[static AUTH_TOKEN_HASH_LEN])
+{
+        return token_hash(AUTH_WORKER_TOKEN_PREFIX, token, len, ret_hash);
+}
+
+int auth_worker_token_new(char ret_token[static AUTH_WORKER_TOKEN_LEN + 1],
+                          uint8_t ret_hash[static AUTH_TOKEN_HASH_LEN])
+{
+        return token_new(AUTH_WORKER_TOKEN_PREFIX, ret_token, ret_hash);
 }
 
 int auth_random_hex(char *buf, size_t size)

@@ -58,6 +58,23 @@ bool auth_token_is_valid(const char *token, size_t len);
 int auth_token_hash(const char *token, size_t len, uint8_t ret_hash[static AUTH_TOKEN_HASH_LEN]);
 
 /*
+ * Worker join tokens (docs/api.md, Workers): the same shape with the prefix "wjt_" — 32 random
+ * bytes in URL-safe base64 without padding, 47 characters — and the same reasoning: the master
+ * stores SHA-256 of the whole 47-character string (STORE_WORKER_TOKEN_HASH_SIZE bytes), and a
+ * joining worker's token is checked for this format before it is hashed and looked up.
+ */
+#define AUTH_WORKER_TOKEN_PREFIX     "wjt_"
+#define AUTH_WORKER_TOKEN_PREFIX_LEN 4
+#define AUTH_WORKER_TOKEN_LEN        47
+
+int auth_worker_token_new(char ret_token[static AUTH_WORKER_TOKEN_LEN + 1],
+                          uint8_t ret_hash[static AUTH_TOKEN_HASH_LEN]);
+bool auth_worker_token_is_valid(const char *token, size_t len);
+/* -EINVAL, without hashing anything, unless auth_worker_token_is_valid(token, len). */
+int auth_worker_token_hash(const char *token, size_t len,
+                           uint8_t ret_hash[static AUTH_TOKEN_HASH_LEN]);
+
+/*
  * Fills buf with size - 1 random lowercase hex digits and a NUL: (size - 1) / 2 random bytes, for
  * identifiers (char id[33] gives 128 bits). -EINVAL unless size is odd, at least 3 and at most
  * AUTH_RANDOM_HEX_MAX_SIZE; buf is untouched then.

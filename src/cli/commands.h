@@ -27,3 +27,5 @@ int cmd_chown(int argc, char *argv[]);   /* acl.c */
 int cmd_group(int argc, char *argv[]);   /* admin.c */
 int cmd_session(int argc, char *argv[]); /* admin.c */
 int cmd_audit(int argc, char *argv[]);   /* admin.c */
+int cmd_worker(int argc, char *argv[]);  /* workers.c */
+int cmd_workers(int argc, char *argv[]); /* workers.c: worker ls */

@@ -45,6 +45,8 @@ static const struct {
         {"chown", FULL(cmd_chown), "set the owner of a job, app, user, group or data"},
         {"session", FULL(cmd_session), "list and revoke your sessions"},
         {"audit", FULL(cmd_audit), "show the audit log (administrators)"},
+        {"worker", FULL(cmd_worker), "add, list, show and remove workers; make join tokens"},
+        {"workers", FULL(cmd_workers), "list the workers (worker ls)"},
         {"cert", FULL(cmd_cert), "make a CA and a server certificate for HTTPS"},
         {"keygen", FULL(cmd_keygen), "make a CURVE key pair for a master or a worker"},
         /* Internal: a spawner the node (re)starts; not listed. */

@@ -317,6 +317,11 @@ static const struct http_route routes[] = {
         {"GET", "/api/v1/sessions", "sessions_list", node_route_sessions_list},
         {"DELETE", "/api/v1/sessions/{id}", "sessions_revoke", node_route_sessions_revoke},
         {"GET", "/api/v1/audit", "audit_list", node_route_audit_list},
+        {"GET", "/api/v1/workers", "workers_list", node_route_workers_list},
+        {"POST", "/api/v1/workers", "workers_create", node_route_workers_create},
+        {"POST", "/api/v1/workers/tokens", "workers_token", node_route_workers_token},
+        {"GET", "/api/v1/workers/{name}", "workers_get", node_route_workers_get},
+        {"DELETE", "/api/v1/workers/{name}", "workers_delete", node_route_workers_delete},
         {"GET", "/healthz", "healthz", NULL},
         {"GET", "/metrics", "metrics", NULL},
 };

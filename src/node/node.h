@@ -103,8 +103,8 @@ struct node_options {
 };
 
 struct node_runner;
-struct cert_trust;
 struct sched;
+struct cert_trust;
 struct worker_agent;
 struct node_oidc;
 
@@ -276,6 +276,15 @@ void node_route_data_delete(struct http_request *req, void *userdata);
  */
 int node_check_inputs(struct node *n, struct store *st, struct http_request *req,
                       const struct node_caller *c, const struct jobspec *js);
+
+/* ---- routes-workers.c ---- */
+
+/* The workers of the network (node --role master) and their join tokens; administrators only. */
+void node_route_workers_list(struct http_request *req, void *userdata);
+void node_route_workers_get(struct http_request *req, void *userdata);
+void node_route_workers_create(struct http_request *req, void *userdata);
+void node_route_workers_delete(struct http_request *req, void *userdata);
+void node_route_workers_token(struct http_request *req, void *userdata);
 
 /* ---- runner.c ---- */
 

@@ -369,6 +369,38 @@ static void test_token_format(void **state)
         }
 }
 
+/* Worker join tokens: the same shape under "wjt_"; neither kind passes for the other. */
+static void test_worker_token_format(void **state)
+{
+        char token[AUTH_WORKER_TOKEN_LEN + 1], session[AUTH_TOKEN_LEN + 1];
+        uint8_t hash[AUTH_TOKEN_HASH_LEN], again[AUTH_TOKEN_HASH_LEN], oracle[32], bin[64];
+        size_t bin_len = 0;
+
+        for (int i = 0; i < 100; i++) {
+                assert_int_equal(auth_worker_token_new(token, hash), 0);
+                assert_int_equal(strlen(token), 47);
+                assert_memory_equal(token, "wjt_", 4);
+                for (size_t k = 4; k < 47; k++)
+                        assert_true(b64url_index(token[k]) >= 0);
+                assert_true(auth_worker_token_is_valid(token, 47));
+                assert_false(auth_token_is_valid(token, 47));
+                assert_int_equal(auth_token_hash(token, 47, again), -EINVAL);
+                assert_int_equal(sodium_base642bin(bin, sizeof(bin), token + 4, 43, NULL, &bin_len,
+                                                   NULL, sodium_base64_VARIANT_URLSAFE_NO_PADDING),
+                                 0);
+                assert_int_equal(bin_len, 32);
+                assert_int_equal(auth_worker_token_hash(token, 47, again), 0);
+                assert_memory_equal(hash, again, sizeof(hash));
+                assert_int_equal(crypto_hash_sha256(oracle, (const unsigned char *) token, 47), 0);
+                assert_memory_equal(hash, oracle, sizeof(hash));
+        }
+        assert_int_equal(auth_token_new(session, hash), 0);
+        assert_false(auth_worker_token_is_valid(session, 47));
+        assert_int_equal(auth_worker_token_hash(session, 47, again), -EINVAL);
+        assert_false(auth_worker_token_is_valid(token, 46));
+        assert_false(auth_worker_token_is_valid(NULL, 47));
+}
+
 static int cmp_token(const void *a, const void *b)
 {
         return memcmp(a, b, AUTH_TOKEN_LEN + 1);
@@ -555,6 +587,11 @@ static const struct expected_action actions[] = {
         {AUTH_ACTION_GROUP_SET_MEMBERS, "group_set_members", AUTH_RIGHTS_ADMIN, false},
         {AUTH_ACTION_CHOWN, "chown", AUTH_RIGHTS_ADMIN, false},
         {AUTH_ACTION_AUDIT_READ, "audit_read", AUTH_RIGHTS_ADMIN, false},
+        {AUTH_ACTION_WORKER_INSERT, "worker_insert", AUTH_RIGHTS_ADMIN, false},
+        {AUTH_ACTION_WORKER_LIST, "worker_list", AUTH_RIGHTS_ADMIN, false},
+        {AUTH_ACTION_WORKER_GET, "worker_get", AUTH_RIGHTS_ADMIN, false},
+        {AUTH_ACTION_WORKER_DELETE, "worker_delete", AUTH_RIGHTS_ADMIN, false},
+        {AUTH_ACTION_WORKER_TOKEN, "worker_token", AUTH_RIGHTS_ADMIN, false},
 };
 
 #define OWNER       1
@@ -1124,6 +1161,7 @@ int main(void)
                 cmocka_unit_test(test_token_format),
                 cmocka_unit_test(test_token_unique),
                 cmocka_unit_test(test_token_malformed),
+                cmocka_unit_test(test_worker_token_format),
                 cmocka_unit_test(test_random_hex),
                 cmocka_unit_test(test_rights_strings),
                 cmocka_unit_test(test_action_table),
