@@ -154,16 +154,25 @@ def _delete_ns(ns):
         _ip("netns", "del", ns, check=False)
 
 
+def _stale(pid):
+    return pid != os.getpid() and not _pid_alive(pid)
+
+
 def clean_stale():
-    """Deletes the namespaces of earlier runs of this harness whose creating process is dead."""
-    if not os.path.isdir(NETNS_DIR):
-        return []
+    """Deletes the namespaces (and scratch directories) of earlier runs of this harness whose
+    creating process is dead; returns the namespaces deleted."""
     gone = []
-    for ns in sorted(os.listdir(NETNS_DIR)):
-        m = _NAME_RE.match(ns)
-        if m and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1))):
-            _delete_ns(ns)
-            gone.append(ns)
+    if os.path.isdir(NETNS_DIR):
+        for ns in sorted(os.listdir(NETNS_DIR)):
+            m = _NAME_RE.match(ns)
+            if m and _stale(int(m.group(1))):
+                _delete_ns(ns)
+                gone.append(ns)
+    tmp = tempfile.gettempdir()
+    for d in os.listdir(tmp):
+        m = re.match(r"^warren-cluster-" + PREFIX + r"(\d+)-\d+-", d)
+        if m and _stale(int(m.group(1))):
+            shutil.rmtree(os.path.join(tmp, d), ignore_errors=True)
     return gone
 
 
