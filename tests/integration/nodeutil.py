@@ -59,10 +59,8 @@ class Node:
             self.log.close()
         self.log = open(self.stderr_path, "ab")
         self.log_offset = self.log.tell()
-        self.proc = subprocess.Popen(
-            self.prefix + [WARREN, "node", "--state", self.state, "--listen", "127.0.0.1:0",
-                           "--workers", str(self.workers)] + self.extra,
-            stdout=subprocess.DEVNULL, stderr=self.log, env=self.env)
+        self.proc = self.spawn(self.prefix + self.command() + self.extra,
+                               stdout=subprocess.DEVNULL, stderr=self.log, env=self.env)
         deadline = time.monotonic() + 30
         while True:
             m = re.search(rb"listening on http://127\.0\.0\.1:(\d+)", self.stderr())
@@ -77,6 +75,19 @@ class Node:
         if os.path.exists(self.admin_password_path()):
             with open(self.admin_password_path()) as f:
                 self.admin_password = f.read().strip()
+
+    def command(self):
+        """The node's argv before the extra arguments (a subclass may start another kind)."""
+        return [WARREN, "node", "--state", self.state, "--listen", "127.0.0.1:0",
+                "--workers", str(self.workers)]
+
+    def spawn(self, argv, **kwargs):
+        """Starts the node process (a subclass may start it elsewhere, e.g. in a namespace)."""
+        return subprocess.Popen(argv, **kwargs)
+
+    def connection(self, timeout=60):
+        """An HTTP connection to the node (not yet connected)."""
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
 
     def admin_password_path(self):
         return os.path.join(self.state, "admin.password")
@@ -95,7 +106,7 @@ class Node:
             data = json.dumps(body).encode()
         if data is not None and "Content-Type" not in h:
             h["Content-Type"] = "application/json"
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        c = self.connection(timeout)
         try:
             c.request(method, path, body=data, headers=h)
             r = c.getresponse()
