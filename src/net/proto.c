@@ -239,12 +239,9 @@ int net_recv(zsock_t *sock, enum net_side side, struct net_msg *ret, zframe_t **
                 return more;
         }
         if (ret_routing_id) {
-                const char *uid = zmq_msg_gets(&m, "User-Id");
-
-                user = strdup(uid ? uid : "");
                 routing = zframe_new(zmq_msg_data(&m), zmq_msg_size(&m));
                 zmq_msg_close(&m);
-                if (!user || !routing) {
+                if (!routing) {
                         r = -ENOMEM;
                         goto fail_drain;
                 }
@@ -258,6 +255,19 @@ int net_recv(zsock_t *sock, enum net_side side, struct net_msg *ret, zframe_t **
                         zmq_msg_close(&m);
                         r = -EBADMSG;
                         goto fail;
+                }
+        }
+
+        /* The connection's ZAP User-Id rides on the parts the peer sent, not on the routing id
+         * the ROUTER made. */
+        if (ret_routing_id) {
+                const char *uid = zmq_msg_gets(&m, "User-Id");
+
+                user = strdup(uid ? uid : "");
+                if (!user) {
+                        zmq_msg_close(&m);
+                        r = -ENOMEM;
+                        goto fail_drain_if;
                 }
         }
 

@@ -123,7 +123,8 @@ struct sched {
         pthread_t thread;
         bool started;
 
-        pthread_mutex_t lock; /* commands and stopping; and the workers, for status readers */
+        pthread_mutex_t lock;     /* the state, held by the thread while it works; status readers */
+        pthread_mutex_t cmd_lock; /* cmds and stopping */
         struct command *cmds;
         bool stopping;
 
@@ -1229,6 +1230,7 @@ static void on_message(struct sched *s, zframe_t *routing, const char *user_id, 
 {
         struct sched_worker *w;
 
+        log_debug("event=message command=%s user=%s", net_command_to_string(m->command), user_id);
         if (m->command == NET_JOIN) {
                 on_join(s, routing, user_id, m->body);
                 return;
@@ -1296,6 +1298,7 @@ static void on_zap(struct sched *s)
 
         if (!req)
                 return;
+        log_debug("event=zap_request frames=%zu", zmsg_size(req));
         version = zmsg_popstr(req);
         request_id = zmsg_popstr(req);
         domain = zmsg_popstr(req);
@@ -1324,6 +1327,9 @@ static void on_zap(struct sched *s)
                 } else
                         log_warning("event=zap_refused address=%s key=%s", address ? address : "?",
                                     key);
+        } else {
+                log_warning("event=zap_refused address=%s mechanism=%s", address ? address : "?",
+                            mechanism ? mechanism : "?");
         }
         rep = zmsg_new();
         if (rep) {
@@ -1360,11 +1366,11 @@ static void push_command(struct sched *s, enum command_kind kind, const char *jo
         if (job_id)
                 (void) snprintf(c->job_id, sizeof(c->job_id), "%s", job_id);
         c->worker_id = worker_id;
-        (void) pthread_mutex_lock(&s->lock);
+        (void) pthread_mutex_lock(&s->cmd_lock);
         for (p = &s->cmds; *p; p = &(*p)->next)
                 ;
         *p = c;
-        (void) pthread_mutex_unlock(&s->lock);
+        (void) pthread_mutex_unlock(&s->cmd_lock);
         (void) !write(s->efd, &one, sizeof(one));
 }
 
@@ -1418,10 +1424,10 @@ static void run_commands(struct sched *s)
 {
         struct command *c;
 
-        (void) pthread_mutex_lock(&s->lock);
+        (void) pthread_mutex_lock(&s->cmd_lock);
         c = s->cmds;
         s->cmds = NULL;
-        (void) pthread_mutex_unlock(&s->lock);
+        (void) pthread_mutex_unlock(&s->cmd_lock);
 
         while (c) {
                 struct command *next = c->next;
@@ -1459,9 +1465,7 @@ static void run_commands(struct sched *s)
                                 worker_disconnect(s, w, "removed");
                                 /* The store re-queued its replicas; the queue follows. */
                                 worker_leases_lost(s, w->id, "was removed", NULL);
-                                (void) pthread_mutex_lock(&s->lock);
                                 zhashx_delete(s->workers, k);
-                                (void) pthread_mutex_unlock(&s->lock);
                         }
                         break;
                 }
@@ -1515,9 +1519,9 @@ static void *sched_main(void *arg)
                         log_error_errno(-errno, "event=sched_poll_failed: %m");
                         break;
                 }
-                (void) pthread_mutex_lock(&s->lock);
+                (void) pthread_mutex_lock(&s->cmd_lock);
                 stop = s->stopping;
-                (void) pthread_mutex_unlock(&s->lock);
+                (void) pthread_mutex_unlock(&s->cmd_lock);
                 if (stop)
                         break;
 
@@ -1671,6 +1675,7 @@ int sched_start(struct node *n, const struct sched_options *opts, struct sched *
         s->o = *opts;
         s->efd = -EBADF;
         (void) pthread_mutex_init(&s->lock, NULL);
+        (void) pthread_mutex_init(&s->cmd_lock, NULL);
         s->jobs = zhashx_new();
         s->leases = zhashx_new();
         s->workers = zhashx_new();
@@ -1742,9 +1747,9 @@ void sched_stop(struct sched *s)
         if (!s)
                 return;
         if (s->started) {
-                (void) pthread_mutex_lock(&s->lock);
+                (void) pthread_mutex_lock(&s->cmd_lock);
                 s->stopping = true;
-                (void) pthread_mutex_unlock(&s->lock);
+                (void) pthread_mutex_unlock(&s->cmd_lock);
                 (void) !write(s->efd, &(uint64_t){1}, sizeof(uint64_t));
                 (void) pthread_join(s->thread, NULL);
         }
@@ -1776,5 +1781,6 @@ void sched_stop(struct sched *s)
         safe_close(s->efd);
         explicit_bzero(&s->kp, sizeof(s->kp));
         (void) pthread_mutex_destroy(&s->lock);
+        (void) pthread_mutex_destroy(&s->cmd_lock);
         free(s);
 }

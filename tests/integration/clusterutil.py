@@ -2,10 +2,10 @@
 
 The command lines follow the cluster's CLI contract:
   warren keygen PATH                       PATH (the Z85 public key) and PATH.secret (0600)
-  warren node --role master --state-dir DIR --listen 127.0.0.1 --port P
+  warren node --role master --state DIR --listen 127.0.0.1:P
               --worker-listen tcp://0.0.0.0:7781 --key MASTER.secret
               [--heartbeat-ms N --lease-ms N --max-attempts N]
-  warren node --role worker --state-dir DIR --master tcp://10.231.i.1:7781
+  warren node --role worker --state DIR --master tcp://10.231.i.1:7781
               --master-key MASTER_PUBLIC --key WORKER.secret --workers SLOTS
               [--name NAME] [--join-token TOKEN] [--heartbeat-ms N]
   warren worker add NAME --key WORKER_PUBLIC [--public|--group G|--private USER]
@@ -109,8 +109,8 @@ class Master(Node):
         super().__init__(*extra, state=state)
 
     def command(self):
-        return [WARREN, "node", "--role", "master", "--state-dir", self.state,
-                "--listen", "127.0.0.1", "--port", str(self.http_port),
+        return [WARREN, "node", "--role", "master", "--state", self.state,
+                "--listen", f"127.0.0.1:{self.http_port}",
                 "--worker-listen", f"tcp://0.0.0.0:{WORKER_PORT}",
                 "--key", self.keys.secret_file,
                 "--heartbeat-ms", str(self.heartbeat_ms), "--lease-ms", str(self.lease_ms),
@@ -171,7 +171,7 @@ class Master(Node):
             return doc
         raise TestFailure(f"{what}: not a list of workers: {doc!r}")
 
-    def workers(self, token):
+    def worker_list(self, token):
         """GET /api/v1/workers: {name: worker}."""
         r = self.request("GET", "/api/v1/workers", token=token, timeout=10)
         if r.status != 200:
@@ -278,7 +278,7 @@ class Worker:
         return f"tcp://{self.cluster.master_addr(self.i)}:{WORKER_PORT}"
 
     def command(self):
-        argv = [WARREN, "node", "--role", "worker", "--state-dir", self.state,
+        argv = [WARREN, "node", "--role", "worker", "--state", self.state,
                 "--master", self.master_endpoint, "--master-key", self.master_key_file,
                 "--key", self.keys.secret_file, "--workers", str(self.slots),
                 "--heartbeat-ms", str(self.heartbeat_ms)]
@@ -375,7 +375,7 @@ class WarrenCluster:
         return w
 
     def worker_states(self):
-        return {n: w.get("state") for n, w in self.master.workers(self.admin).items()}
+        return {n: w.get("state") for n, w in self.master.worker_list(self.admin).items()}
 
     def wait_connected(self, names, timeout=30):
         """Waits until every worker named is connected; the states of all."""
@@ -409,7 +409,7 @@ class WarrenCluster:
         seen = []
 
         def beat():
-            w = self.master.workers(self.admin).get(name) or {}
+            w = self.master.worker_list(self.admin).get(name) or {}
             check_eq(w.get("state"), "connected", f"worker {name} state while counting beats")
             hb = w.get("last_heartbeat")
             if not seen or seen[-1] != hb:

@@ -47,7 +47,7 @@ def sh(source, **extra):
 
 def running_workers(wc):
     """Names of the workers that hold a lease now."""
-    return sorted(n for n, w in wc.master.workers(wc.admin).items() if w.get("running"))
+    return sorted(n for n, w in wc.master.worker_list(wc.admin).items() if w.get("running"))
 
 
 def start_long_job(wc, line="started"):
@@ -276,7 +276,7 @@ def test_unregistered_worker_key():
             job = wc.master.wait_job(wc.admin, jid, 60)
             check_eq((stdout_of(job), job.get("worker")), (f"{i}\n", "good"), f"job {i}")
         wc.heartbeats("good", 5)
-        ws = wc.master.workers(wc.admin)
+        ws = wc.master.worker_list(wc.admin)
         check(ws.get("stranger", {}).get("state") != "connected",
               f"an unregistered key never connects: {ws}")
 
@@ -294,7 +294,7 @@ def test_wrong_master_key():
             job = wc.master.wait_job(wc.admin, jid, 60)
             check_eq((stdout_of(job), job.get("worker")), (f"{i}\n", "good"), f"job {i}")
         wc.heartbeats("good", 5)
-        w = wc.master.workers(wc.admin)["misled"]
+        w = wc.master.worker_list(wc.admin)["misled"]
         check_eq(w["state"], "disconnected", "a worker pinning another master key never "
                  "connects")
         check(not w.get("last_heartbeat"), f"and was never heard: {w}")
@@ -311,7 +311,7 @@ def test_join_token_once():
         check_eq((stdout_of(job), job.get("worker")), ("joined\n", "joiner"), "it runs jobs")
         wc.add_worker(2, "joiner2", register=False, join_token=token)
         wc.heartbeats("joiner", 8)
-        ws = wc.master.workers(wc.admin)
+        ws = wc.master.worker_list(wc.admin)
         check("joiner2" not in ws, f"a used token lets no second worker in: {ws}")
         check(not any(w.get("state") == "connected" for n, w in ws.items() if n != "joiner"),
               f"nothing else connected: {ws}")
