@@ -1235,7 +1235,7 @@ static void on_message(struct sched *s, zframe_t *routing, const char *user_id, 
                 on_join(s, routing, user_id, m->body);
                 return;
         }
-        w = worker_of(s, user_id, m->command == NET_READY);
+        w = worker_of(s, user_id, true);
         if (!w) {
                 /* A joining key that has not joined, or a worker deleted meanwhile: nothing. */
                 if (strncmp(user_id, "w:", 2) == 0)

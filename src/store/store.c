@@ -254,6 +254,12 @@ static const char *const migrations[] = {
         "CREATE TRIGGER workers_requeue AFTER DELETE ON workers BEGIN"
         " UPDATE replicas SET state = 'queued', lease = NULL, worker_id = 0"
         "  WHERE worker_id = OLD.id AND state = 'assigned';"
+        " END;"
+        /* A job's attempts are those of its most tried replica: what its client sees. */
+        "CREATE TRIGGER replicas_attempts AFTER UPDATE OF attempts ON replicas"
+        " WHEN NEW.attempts > OLD.attempts BEGIN"
+        " UPDATE jobs SET attempts = NEW.attempts WHERE id = NEW.job_id AND attempts < "
+        "NEW.attempts;"
         " END;",
 };
 
