@@ -121,6 +121,69 @@ static const struct command_info commands[_NET_COMMAND_MAX] = {
         [NET_DISCONNECT] = C(TO_M | TO_W, f_disconnect, 0),
 };
 
+/* An array of at most max strings (READY's profiles and leases, a HEARTBEAT's leases...). */
+static bool string_array(const json_t *a, size_t max)
+{
+        size_t i;
+        json_t *v;
+
+        if (!a)
+                return true; /* optional and absent: the field table has said whether it may be */
+        if (json_array_size(a) > max)
+                return false;
+        json_array_foreach(a, i, v) if (!json_is_string(v)) return false;
+        return true;
+}
+
+static bool string_max(const json_t *s, size_t max)
+{
+        return !s || json_string_length(s) <= max;
+}
+
+/*
+ * What the field table cannot say: the element types and lengths of lists, the lengths of names
+ * and tokens, RESULT's exactly-one-of and its blobs (one payload frame each, in order).
+ */
+static int check_body(enum net_command c, const json_t *body, size_t n_payloads)
+{
+        switch (c) {
+        case NET_READY:
+                if (!string_max(json_object_get(body, "name"), NET_NAME_MAX) ||
+                    !string_array(json_object_get(body, "profiles"), NET_LIST_MAX) ||
+                    !string_array(json_object_get(body, "leases"), NET_LIST_MAX))
+                        return -EINVAL;
+                return 0;
+        case NET_JOIN:
+                if (!string_max(json_object_get(body, "name"), NET_NAME_MAX) ||
+                    !string_max(json_object_get(body, "token"), NET_TOKEN_MAX))
+                        return -EINVAL;
+                return 0;
+        case NET_WELCOME:
+        case NET_HEARTBEAT:
+                return string_array(json_object_get(body, "leases"), NET_LIST_MAX) ? 0 : -EINVAL;
+        case NET_RESULT: {
+                const json_t *blobs = json_object_get(body, "blobs");
+
+                if (!json_object_get(body, "result") == !json_object_get(body, "error"))
+                        return -EINVAL;
+                if (!string_array(blobs, NET_PAYLOADS_MAX) || json_array_size(blobs) != n_payloads)
+                        return -EINVAL;
+                return 0;
+        }
+        case NET_ASSIGN:
+        case NET_OUTPUT:
+        case NET_RESULT_ACK:
+        case NET_CANCEL:
+        case NET_FETCH:
+        case NET_BLOB:
+        case NET_ERROR:
+        case NET_DISCONNECT:
+        case _NET_COMMAND_MAX:
+                break;
+        }
+        return 0;
+}
+
 void net_msg_done(struct net_msg *m)
 {
         if (!m)
@@ -154,7 +217,8 @@ int net_send(zsock_t *sock, zframe_t *routing_id, enum net_command command, json
         if (command <= 0 || command >= _NET_COMMAND_MAX ||
             n_payloads > commands[command].max_payloads ||
             json_check_fields(body, NULL, commands[command].fields, commands[command].n_fields,
-                              &err) < 0) {
+                              &err) < 0 ||
+            check_body(command, body, n_payloads) < 0) {
                 json_decref(body);
                 return -EINVAL;
         }
@@ -257,6 +321,19 @@ int net_recv(zsock_t *sock, enum net_side side, struct net_msg *ret, zframe_t **
                         goto fail;
                 }
         }
+        if (ret_user_id) {
+                /* From the header frame, not the routing id: libzmq (4.3.4) leaves the routing
+                 * id's frame without the connection's metadata when the ROUTER was polled
+                 * first (router_t::xhas_in() prefetches it), i.e. always in an event loop. */
+                const char *uid = zmq_msg_gets(&m, "User-Id");
+
+                user = strdup(uid ? uid : "");
+                if (!user) {
+                        zmq_msg_close(&m);
+                        r = -ENOMEM;
+                        goto fail_drain_if;
+                }
+        }
 
         /* The connection's ZAP User-Id rides on the parts the peer sent, not on the routing id
          * the ROUTER made. */
@@ -324,6 +401,13 @@ int net_recv(zsock_t *sock, enum net_side side, struct net_msg *ret, zframe_t **
                         r = -EBADMSG;
                         goto fail;
                 }
+                if (zmq_msg_size(&m) > NET_PAYLOAD_MAX) {
+                        /* The socket's bound (ZMQ_MAXMSGSIZE, per frame) is the body's plus this.
+                         */
+                        zmq_msg_close(&m);
+                        r = -EBADMSG;
+                        goto fail_drain_if;
+                }
                 msg.payloads[msg.n_payloads] = zframe_new(zmq_msg_data(&m), zmq_msg_size(&m));
                 zmq_msg_close(&m);
                 if (!msg.payloads[msg.n_payloads]) {
@@ -331,6 +415,10 @@ int net_recv(zsock_t *sock, enum net_side side, struct net_msg *ret, zframe_t **
                         goto fail_drain_if;
                 }
                 msg.n_payloads++;
+        }
+        if (check_body(msg.command, msg.body, msg.n_payloads) < 0) {
+                r = -EBADMSG;
+                goto fail;
         }
 
         *ret = msg;
@@ -383,14 +471,14 @@ static int write_new(const char *path, mode_t mode, const char *text)
 
         if (fd < 0)
                 return -errno;
-        if (fchmod(fd, mode) < 0)
-                return -errno;
-        r = write_full(fd, text, strlen(text));
+        r = fchmod(fd, mode) < 0 ? -errno : 0;
+        if (r >= 0)
+                r = write_full(fd, text, strlen(text));
+        if (r >= 0 && fsync(fd) < 0)
+                r = -errno;
         if (r < 0)
-                return r;
-        if (fsync(fd) < 0)
-                return -errno;
-        return 0;
+                (void) unlink(path); /* ours (O_EXCL): a half-written key file must not stay */
+        return r;
 }
 
 int net_key_write(const char *path, const struct net_keypair *kp)
@@ -512,6 +600,10 @@ static void common_setup(zsock_t *sock, unsigned heartbeat_ms)
 int net_socket_server(zsock_t *sock, const struct net_keypair *kp, unsigned heartbeat_ms)
 {
         common_setup(sock, heartbeat_ms);
+        /* Without it a ROUTER drops a message to an unknown peer (or a full queue) silently:
+         * net_send() promises -EHOSTUNREACH (and -EAGAIN). */
+        if (zsock_type(sock) == ZMQ_ROUTER)
+                zsock_set_router_mandatory(sock, 1);
         zsock_set_zap_domain(sock, NET_ZAP_DOMAIN);
         zsock_set_zap_enforce_domain(sock, 1);
         zsock_set_curve_server(sock, 1);

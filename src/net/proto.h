@@ -106,7 +106,7 @@ int net_send(zsock_t *sock, zframe_t *routing_id, enum net_command command, json
 
 /*
  * Receives one message. On a ROUTER (ret_routing_id not NULL) the routing id comes first and is
- * returned, and *ret_user_id gets the connection's ZAP User-Id ("" if none; may be NULL). Checks
+ * returned; *ret_user_id (may be NULL) gets the connection's ZAP User-Id ("" if none). Checks
  * the header (version: -EPROTONOSUPPORT, with *ret->command still set if known), that the command
  * travels toward side (else -EBADMSG), the body's JSON and field table, the payload count and
  * sizes. -EAGAIN if nothing is waiting (the caller polls first). Every other failure is
