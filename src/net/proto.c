@@ -335,19 +335,6 @@ int net_recv(zsock_t *sock, enum net_side side, struct net_msg *ret, zframe_t **
                 }
         }
 
-        /* The connection's ZAP User-Id rides on the parts the peer sent, not on the routing id
-         * the ROUTER made. */
-        if (ret_routing_id) {
-                const char *uid = zmq_msg_gets(&m, "User-Id");
-
-                user = strdup(uid ? uid : "");
-                if (!user) {
-                        zmq_msg_close(&m);
-                        r = -ENOMEM;
-                        goto fail_drain_if;
-                }
-        }
-
         /* The header. */
         if (zmq_msg_size(&m) != NET_HEADER_SIZE) {
                 zmq_msg_close(&m);
