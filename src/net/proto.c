@@ -578,9 +578,12 @@ static void common_setup(zsock_t *sock, unsigned heartbeat_ms)
         zsock_set_sndhwm(sock, 100000);
         zsock_set_rcvhwm(sock, 100000);
         zsock_set_tcp_keepalive(sock, 1);
-        zsock_set_heartbeat_ivl(sock, (int) heartbeat_ms);
-        zsock_set_heartbeat_timeout(sock, (int) heartbeat_ms * 3);
-        zsock_set_heartbeat_ttl(sock, (int) heartbeat_ms * 3);
+        /* ZMTP heartbeats find dead TCP connections; leases are the protocol's HEARTBEATs'
+         * business. They are kept slow: libzmq (4.3) cancels a timer by scanning them all, so
+         * a master with 10 000 connections pays per connection for each ping. */
+        zsock_set_heartbeat_ivl(sock, (int) heartbeat_ms * 5);
+        zsock_set_heartbeat_timeout(sock, (int) heartbeat_ms * 15);
+        zsock_set_heartbeat_ttl(sock, (int) heartbeat_ms * 15);
         zsock_set_handshake_ivl(sock, 10000);
 }
 

@@ -841,7 +841,14 @@ static void lease_lost(struct sched *s, struct sched_lease *l, const char *why)
 
 static void worker_leases_lost(struct sched *s, int64_t worker_id, const char *why, json_t *keep)
 {
-        zlistx_t *keys = zhashx_keys(s->leases);
+        zlistx_t *keys;
+        bool any = false;
+
+        for (struct sched_lease *l = zhashx_first(s->leases); l && !any; l = zhashx_next(s->leases))
+                any = l->worker_id == worker_id;
+        if (!any)
+                return;
+        keys = zhashx_keys(s->leases);
 
         for (const char *k = keys ? zlistx_first(keys) : NULL; k; k = zlistx_next(keys)) {
                 struct sched_lease *l = zhashx_lookup(s->leases, k);
@@ -1479,6 +1486,7 @@ static void run_commands(struct sched *s)
 static void check_timeouts(struct sched *s)
 {
         uint64_t now = mono(), silent = (uint64_t) s->o.lease_ms * 1000000;
+        size_t n_expired = 0;
         zlistx_t *keys;
 
         for (size_t i = 0; i < s->n_ready;) {
@@ -1490,6 +1498,13 @@ static void check_timeouts(struct sched *s)
                 }
                 i++;
         }
+        /* Expired leases are few: find them without copying the table, then handle them (which
+         * changes the table). */
+        for (struct sched_lease *l = zhashx_first(s->leases); l; l = zhashx_next(s->leases))
+                if (l->expires < now)
+                        n_expired++;
+        if (n_expired == 0)
+                return;
         keys = zhashx_keys(s->leases);
         for (const char *k = keys ? zlistx_first(keys) : NULL; k; k = zlistx_next(keys)) {
                 struct sched_lease *l = zhashx_lookup(s->leases, k);
