@@ -113,6 +113,14 @@ struct command {
         int64_t worker_id;
 };
 
+/* A message that may leave only once the iteration's transaction is on disk. */
+struct outgoing {
+        zframe_t *routing;
+        enum net_command command;
+        json_t *body;
+        char job_id[STORE_JOB_ID_SIZE]; /* a job end to publish instead, when routing is NULL */
+};
+
 struct sched {
         struct node *n;
         struct sched_options o;
@@ -125,7 +133,7 @@ struct sched {
 
         pthread_mutex_t lock;     /* the state, held by the thread while it works; status readers */
         pthread_mutex_t cmd_lock; /* cmds and stopping */
-        struct command *cmds;
+        struct command *cmds, *cmds_tail;
         bool stopping;
 
         zhashx_t *jobs;              /* id → struct sched_job */
@@ -135,7 +143,56 @@ struct sched {
         size_t n_ready, cap_ready, rr;
         struct owner_queue *owners;
         size_t queued;
+
+        struct outgoing *out; /* the outbox, sent after each commit */
+        size_t n_out, cap_out;
 };
+
+static void defer(struct sched *s, zframe_t *routing, enum net_command command, json_t *body,
+                  const char *job_id)
+{
+        struct outgoing *o;
+
+        if (s->n_out == s->cap_out) {
+                size_t cap = s->cap_out ? s->cap_out * 2 : 256;
+                struct outgoing *p = realloc(s->out, cap * sizeof(*p));
+
+                if (!p) {
+                        json_decref(body);
+                        return;
+                }
+                s->out = p;
+                s->cap_out = cap;
+        }
+        o = &s->out[s->n_out++];
+        *o = (struct outgoing){.command = command, .body = body};
+        if (routing)
+                o->routing = zframe_dup(routing);
+        if (job_id)
+                (void) snprintf(o->job_id, sizeof(o->job_id), "%s", job_id);
+}
+
+/* After the commit: the messages go, the ends are published (commit: false drops them all). */
+static void flush_outbox(struct sched *s, bool commit)
+{
+        for (size_t i = 0; i < s->n_out; i++) {
+                struct outgoing *o = &s->out[i];
+
+                if (commit && o->routing) {
+                        int r = net_send(s->router, o->routing, o->command, o->body, NULL, 0);
+
+                        if (r < 0)
+                                log_warning_errno(r, "event=send_failed command=%s: %m",
+                                                  net_command_to_string(o->command));
+                } else {
+                        if (commit && o->job_id[0])
+                                node_publish_end(s->n, s->st, o->job_id);
+                        json_decref(o->body);
+                }
+                zframe_destroy(&o->routing);
+        }
+        s->n_out = 0;
+}
 
 static uint64_t mono(void)
 {
@@ -557,23 +614,19 @@ static int assign(struct sched *s, struct sched_task *t, struct sched_worker *w,
         return 0;
 }
 
-/* One scheduling round: assigns what fits, in one transaction, then sends the assignments. */
+/* One scheduling round: assigns what fits; the assignments leave after the commit. */
 static void schedule(struct sched *s)
 {
-        _cleanup_free_ struct pending_assign *sent = NULL;
         size_t n_sent = 0;
-        bool batch = false;
 
         if (s->queued == 0 || s->n_ready == 0)
-                return;
-        sent = calloc(ROUND_MAX, sizeof(*sent));
-        if (!sent)
                 return;
         for (struct owner_queue *q = s->owners; q; q = q->next)
                 q->blocked = false;
 
         while (n_sent < ROUND_MAX) {
                 struct owner_queue *best = NULL;
+                struct pending_assign sent;
                 struct sched_task *t;
                 struct sched_worker *w;
                 int r;
@@ -597,54 +650,29 @@ static void schedule(struct sched *s)
                         best->blocked = true;
                         continue;
                 }
-                if (!batch) {
-                        if (store_batch_begin(s->st) < 0)
-                                break;
-                        batch = true;
-                }
                 best->head = t->next;
                 if (!best->head)
                         best->tail = NULL;
                 t->job->queued--;
                 s->queued--;
                 best->served++;
-                r = assign(s, t, w, &sent[n_sent]);
-                if (r >= 0)
+                r = assign(s, t, w, &sent);
+                if (r >= 0) {
+                        struct sched_lease *l = sent.lease;
+
                         n_sent++;
-                else if (r == -ENOMEM || r == -EIO) {
+                        defer(s, w->routing, NET_ASSIGN, assign_body(l), NULL);
+                        log_info("event=assign job=%s replica=%d worker=%s lease=%s attempt=%d",
+                                 l->job->id, l->idx, w->name, l->lease, l->job->attempts[l->idx]);
+                        if (l->idx == 0)
+                                publish_running(s, l->job, l->job->attempts[0]);
+                } else if (r == -ENOMEM || r == -EIO) {
                         /* The store failed: put it back and stop this round. */
                         enqueue(s, t->job, t->idx, true);
                         free(t);
                         break;
                 }
                 free(t);
-        }
-        if (batch && store_batch_end(s->st, true) < 0) {
-                log_error("event=sched_commit_failed assignments=%zu", n_sent);
-                /* Nothing was recorded: the leases are void, their replicas wait again. */
-                for (size_t i = 0; i < n_sent; i++) {
-                        struct sched_lease *l = sent[i].lease;
-
-                        sent[i].worker->running--;
-                        l->job->leased--;
-                        l->job->workers[l->idx] = 0;
-                        enqueue(s, l->job, l->idx, true);
-                        zhashx_delete(s->leases, l->lease);
-                }
-                return;
-        }
-        for (size_t i = 0; i < n_sent; i++) {
-                struct sched_lease *l = sent[i].lease;
-                int r = net_send(s->router, sent[i].worker->routing, NET_ASSIGN, assign_body(l),
-                                 NULL, 0);
-
-                if (r < 0)
-                        log_warning_errno(r, "event=assign_send_failed job=%s worker=%s: %m",
-                                          l->job->id, sent[i].worker->name);
-                log_info("event=assign job=%s replica=%d worker=%s lease=%s attempt=%d", l->job->id,
-                         l->idx, sent[i].worker->name, l->lease, l->job->attempts[l->idx]);
-                if (l->idx == 0)
-                        publish_running(s, l->job, l->job->attempts[0]);
         }
 }
 
@@ -661,7 +689,7 @@ static void job_end(struct sched *s, struct sched_job *j, enum store_job_state s
         log_info("event=job_end job=%s state=%s%s%s", j->id, store_job_state_to_string(state),
                  error ? " error=" : "", error ? error : "");
         j->ended = true;
-        node_publish_end(s->n, s->st, j->id);
+        defer(s, NULL, NET_ERROR, NULL, j->id); /* published once stored */
         job_forget(s, j, true);
 }
 
@@ -1122,8 +1150,9 @@ static void on_result(struct sched *s, struct sched_worker *w, zframe_t *routing
                 log_error_errno(r, "event=store_error job=%s: %m", j->id);
         log_info("event=result job=%s replica=%d worker=%s %s%s", j->id, idx, w->name,
                  text ? "vote=" : "error=", text ? vote : error);
-        (void) net_send(s->router, routing, NET_RESULT_ACK,
-                        json_pack("{s:s, s:b}", "lease", l->lease, "accepted", true), NULL, 0);
+        /* Acknowledged once stored: until then the worker keeps it. */
+        defer(s, routing, NET_RESULT_ACK,
+              json_pack("{s:s, s:b}", "lease", l->lease, "accepted", true), NULL);
         if (w->running > 0)
                 w->running--;
         j->leased--;
@@ -1364,7 +1393,7 @@ static void on_zap(struct sched *s)
 static void push_command(struct sched *s, enum command_kind kind, const char *job_id,
                          int64_t worker_id)
 {
-        struct command *c = calloc(1, sizeof(*c)), **p;
+        struct command *c = calloc(1, sizeof(*c));
         uint64_t one = 1;
 
         if (!c)
@@ -1374,9 +1403,11 @@ static void push_command(struct sched *s, enum command_kind kind, const char *jo
                 (void) snprintf(c->job_id, sizeof(c->job_id), "%s", job_id);
         c->worker_id = worker_id;
         (void) pthread_mutex_lock(&s->cmd_lock);
-        for (p = &s->cmds; *p; p = &(*p)->next)
-                ;
-        *p = c;
+        if (s->cmds_tail)
+                s->cmds_tail->next = c;
+        else
+                s->cmds = c;
+        s->cmds_tail = c;
         (void) pthread_mutex_unlock(&s->cmd_lock);
         (void) !write(s->efd, &one, sizeof(one));
 }
@@ -1433,7 +1464,7 @@ static void run_commands(struct sched *s)
 
         (void) pthread_mutex_lock(&s->cmd_lock);
         c = s->cmds;
-        s->cmds = NULL;
+        s->cmds = s->cmds_tail = NULL;
         (void) pthread_mutex_unlock(&s->cmd_lock);
 
         while (c) {
@@ -1526,7 +1557,7 @@ static void *sched_main(void *arg)
                         {.socket = zsock_resolve(s->zap), .events = ZMQ_POLLIN},
                         {.fd = s->efd, .events = ZMQ_POLLIN},
                 };
-                bool stop;
+                bool stop, batch;
                 int k;
 
                 k = zmq_poll(items, 3, TICK_MS);
@@ -1541,6 +1572,9 @@ static void *sched_main(void *arg)
                         break;
 
                 (void) pthread_mutex_lock(&s->lock);
+                /* One transaction per iteration: results, assignments and lease changes of
+                 * the iteration share one fsync; what depends on them leaves after it. */
+                batch = store_batch_begin(s->st) >= 0;
                 if (k > 0 && (items[1].revents & ZMQ_POLLIN))
                         for (int i = 0; i < 64; i++) {
                                 zmq_pollitem_t z = {.socket = zsock_resolve(s->zap),
@@ -1581,6 +1615,13 @@ static void *sched_main(void *arg)
                         last_tick = mono();
                 }
                 schedule(s);
+                if (batch && store_batch_end(s->st, true) < 0) {
+                        /* Nothing of this iteration is on disk: nothing of it is said. The
+                         * leases it made expire, and their replicas are queued again. */
+                        log_error("event=sched_commit_failed messages=%zu", s->n_out);
+                        flush_outbox(s, false);
+                } else
+                        flush_outbox(s, true);
                 (void) pthread_mutex_unlock(&s->lock);
         }
         return NULL;
@@ -1786,6 +1827,8 @@ void sched_stop(struct sched *s)
                 }
                 free(q);
         }
+        flush_outbox(s, false);
+        free(s->out);
         zhashx_destroy(&s->leases);
         zhashx_destroy(&s->workers);
         zhashx_destroy(&s->jobs);
