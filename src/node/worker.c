@@ -199,7 +199,7 @@ static int collect_blobs(json_t *v, json_t *blobs)
         if (json_is_object(v)) {
                 json_t *url = json_object_get(v, "url"), *sha = json_object_get(v, "sha256");
 
-                if (url && json_is_string(sha) && json_array_append(blobs, sha) < 0)
+                if (url && json_is_string(sha) && json_array_append(blobs, v) < 0)
                         return -ENOMEM;
                 json_object_foreach(v, key, m) if (collect_blobs(m, blobs) < 0) return -ENOMEM;
         } else if (json_is_array(v)) {
@@ -233,7 +233,7 @@ static int build_result(struct worker_agent *a, struct lease_ent *e, const char 
                 json_decref(res);
                 return -E2BIG;
         }
-        body = json_pack("{s:s, s:O}", "lease", e->lease, "blobs", blobs);
+        body = json_pack("{s:s, s:[]}", "lease", e->lease, "blobs");
         if (!body || (res && json_object_set_new(body, "result", res) < 0) ||
             (!res && json_object_set_new(body, "error", json_string(error)) < 0))
                 return -ENOMEM;
@@ -243,23 +243,21 @@ static int build_result(struct worker_agent *a, struct lease_ent *e, const char 
                 return -ENOMEM;
         json_array_foreach(blobs, i, v)
         {
-                const char *sha = json_string_value(v);
-                _cleanup_close_ int fd = -EBADF;
-                struct stat st;
+                const char *sha = json_string_value(json_object_get(v, "sha256"));
+                json_t *size = json_object_get(v, "size");
 
-                /* The runner stored it a moment ago, checked; read it back checked. */
-                r = blob_open(a->n->blobs, sha, UINT64_MAX, &fd);
-                if (r >= 0 && fstat(fd, &st) < 0)
-                        r = -errno;
-                if (r >= 0 && (uint64_t) st.st_size > NET_PAYLOAD_MAX)
-                        r = -E2BIG;
-                if (r >= 0)
-                        r = blob_read(a->n->blobs, sha, (uint64_t) st.st_size, NET_PAYLOAD_MAX,
-                                      &e->payloads[i]);
+                if (!json_is_integer(size) || json_integer_value(size) < 0 ||
+                    json_integer_value(size) > NET_PAYLOAD_MAX)
+                        return -E2BIG;
+                /* The runner stored it a moment ago; it is read back checked. */
+                r = blob_read(a->n->blobs, sha, (uint64_t) json_integer_value(size),
+                              NET_PAYLOAD_MAX, &e->payloads[i]);
                 if (r < 0)
                         return r;
-                e->payload_lens[i] = (size_t) st.st_size;
+                e->payload_lens[i] = (size_t) json_integer_value(size);
                 e->n_payloads = i + 1;
+                if (json_array_append_new(json_object_get(body, "blobs"), json_string(sha)) < 0)
+                        return -ENOMEM;
         }
         e->body = TAKE_PTR(body);
         return 0;

@@ -10,6 +10,7 @@ Every test builds its own network and tears it down (also on failure, on a signa
 One test alone: TEST_ONLY=<name part> python3 tests/integration/test_cluster.py (as root, with
 WARREN=build/warren), or `meson test -C build test_cluster`."""
 
+import hashlib
 import os
 import signal
 import subprocess
@@ -179,6 +180,41 @@ def test_jobs_spread():
             check_eq((w["state"], w["confinement"], w["slots"], w["errors"]),
                      ("connected", "public", 2, 0), f"{name}")
             check(w["last_heartbeat"], f"{name} has a last heartbeat")
+
+
+@test
+@bounded
+def test_inputs_travel_by_digest():
+    """A job's data input reaches the worker by SHA-256 (FETCH/BLOB, checked, cached), its large
+    output comes back as a blob; private data goes only to a worker allowed to see it."""
+    with WarrenCluster(2) as wc:
+        wc.add_worker(1, slots=1)                                   # public
+        wc.add_worker(2, slots=1, confinement=("--private", "admin"))
+        wc.wait_connected(["w1", "w2"])
+        data = os.urandom(3 << 20)                                  # three FETCH pieces
+        digest = hashlib.sha256(data).hexdigest()
+
+        def upload(mode):
+            r = wc.master.request("POST", f"/api/v1/data?name=in.bin&mode={mode}", raw=data,
+                                  token=wc.admin,
+                                  headers={"Content-Type": "application/octet-stream"})
+            check_eq(r.status, 201, f"upload: {r}")
+            return r.json["id"]
+
+        public, private = upload("0755"), upload("0700")
+        for did, where in ((public, ("w1", "w2")), (private, ("w2",))):
+            for _ in range(2):                                      # the second: from the cache
+                job = wc.run_job(sh("sha256sum in.bin | cut -c1-64; head -c 100000 in.bin",
+                                    inputs=[{"data": did, "path": "in.bin"}]))
+                check_eq(job["state"], "finished", f"job {job.get('error')}")
+                run = job["result"]["run"]
+                check(run["stdout"]["size"] == 65 + 100000, f"stdout size {run['stdout']}")
+                check("url" in run["stdout"], "a large stdout is a blob of the master's")
+                r = wc.master.request("GET", run["stdout"]["url"], token=wc.admin)
+                check_eq(r.status, 200, "the blob")
+                check_eq(r.body[:64].decode(), digest, "the input arrived whole")
+                check_eq(r.body[65:], data[:100000], "the output came back whole")
+                check(job["worker"] in where, f"{did} ran on {job['worker']}, allowed {where}")
 
 
 @test
