@@ -84,6 +84,7 @@ struct node_options {
                 NODE_ROLE_MASTER,
                 NODE_ROLE_WORKER,
         } role;
+
         char *worker_listen;   /* master: "tcp://0.0.0.0:7781" */
         char *key_file;        /* master and worker: this node's CURVE secret key file */
         char *master_endpoint; /* worker: "tcp://HOST:PORT" */
@@ -140,8 +141,8 @@ struct node {
         pthread_mutex_t throttle_lock;
         struct node_throttle_entry throttle[NODE_THROTTLE_ENTRIES];
 
-        struct sched *sched;         /* a master's scheduler; NULL otherwise */
-        struct worker_agent *agent;  /* a worker's link to its master; NULL otherwise */
+        struct sched *sched;        /* a master's scheduler; NULL otherwise */
+        struct worker_agent *agent; /* a worker's link to its master; NULL otherwise */
 
         struct node_runner *runners;
         unsigned n_runners;
@@ -301,7 +302,7 @@ struct node_exec {
         char lease[STORE_LEASE_ID_SIZE]; /* a worker's: the lease; else "" */
         char *spec;                      /* the job's spec (JSON text) */
         char *app_name;
-        char *app_spec; /* its app's spec (JSON text) */
+        char *app_spec;                 /* its app's spec (JSON text) */
         struct node_exec_input *inputs; /* as many as the spec's inputs, in order */
         size_t n_inputs;
 };
