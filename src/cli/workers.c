@@ -83,19 +83,6 @@ static int finish_output(void)
         return 0;
 }
 
-static bool z85_key_valid(const char *s, size_t len)
-{
-        static const char alphabet[] = "0123456789abcdefghijklmnopqrstuvwxyz"
-                                       "ABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
-
-        if (len != CURVE_KEY_LEN)
-                return false;
-        for (size_t i = 0; i < len; i++)
-                if (s[i] == '\0' || !strchr(alphabet, s[i]))
-                        return false;
-        return true;
-}
-
 /* The public key of a key file (see the top of this file) into ret. */
 static int read_key_file(const char *cmd, const char *path, char ret[static CURVE_KEY_LEN + 1])
 {

@@ -295,3 +295,16 @@ bool utf8_valid(const char *data, size_t len)
         }
         return true;
 }
+
+bool z85_key_valid(const char *s, size_t len)
+{
+        static const char alphabet[] = "0123456789abcdefghijklmnopqrstuvwxyz"
+                                       "ABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
+
+        if (!s || len != Z85_KEY_LEN)
+                return false;
+        for (size_t i = 0; i < len; i++)
+                if (s[i] == '\0' || !strchr(alphabet, s[i]))
+                        return false;
+        return true;
+}

@@ -46,3 +46,7 @@ char *base64_encode(const void *data, size_t len);
 /* True if s[0..len) is well-formed UTF-8 (no overlong forms, surrogates or code points above
  * U+10FFFF) without a NUL byte. */
 bool utf8_valid(const char *s, size_t len);
+
+/* True if s[0..len) is a CURVE key in Z85: exactly 40 characters of the Z85 alphabet. */
+#define Z85_KEY_LEN 40
+bool z85_key_valid(const char *s, size_t len);

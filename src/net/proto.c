@@ -437,19 +437,6 @@ int net_keygen(struct net_keypair *ret)
         return 0;
 }
 
-static bool z85_key(const char *s, size_t len)
-{
-        static const char alphabet[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTU"
-                                       "VWXYZ.-:+=^!/*?&<>()[]{}@%$#";
-
-        if (len != 40)
-                return false;
-        for (size_t i = 0; i < len; i++)
-                if (!s[i] || !strchr(alphabet, s[i]))
-                        return false;
-        return true;
-}
-
 static int write_new(const char *path, mode_t mode, const char *text)
 {
         _cleanup_close_ int fd =
@@ -528,7 +515,7 @@ static int find_key(const char *text, const char *word, char key[static 41])
                         else
                                 k = NULL;
                 }
-                if (k && z85_key(k, (size_t) (eol - k))) {
+                if (k && z85_key_valid(k, (size_t) (eol - k))) {
                         memcpy(key, k, 40);
                         key[40] = '\0';
                         return 0;
@@ -614,7 +601,7 @@ int net_socket_server(zsock_t *sock, const struct net_keypair *kp, unsigned hear
 int net_socket_client(zsock_t *sock, const struct net_keypair *kp, const char *server_key,
                       unsigned heartbeat_ms)
 {
-        if (!z85_key(server_key, strlen(server_key)))
+        if (!z85_key_valid(server_key, strlen(server_key)))
                 return -EINVAL;
         common_setup(sock, heartbeat_ms);
         zsock_set_curve_serverkey(sock, server_key);

@@ -86,6 +86,25 @@ void node_store_put(struct node *n, struct store *s)
         (void) store_close(s);
 }
 
+int node_signalfd(void)
+{
+        sigset_t mask;
+        int fd;
+
+        /* Every thread inherits this mask: signals arrive through the signalfd only. */
+        (void) sigemptyset(&mask);
+        (void) sigaddset(&mask, SIGTERM);
+        (void) sigaddset(&mask, SIGINT);
+        (void) sigaddset(&mask, SIGHUP);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+                return log_error_errno(-errno, "sigprocmask() failed: %m");
+        (void) signal(SIGPIPE, SIG_IGN);
+        fd = signalfd(-1, &mask, SFD_CLOEXEC);
+        if (fd < 0)
+                return log_error_errno(-errno, "signalfd() failed: %m");
+        return fd;
+}
+
 int node_key_load(const char *state_dir, const char *key_file, struct net_keypair *ret)
 {
         _cleanup_free_ char *path = NULL, *secret = NULL;
@@ -452,7 +471,6 @@ int node_run(struct node_options *opts)
         struct sandbox_context_options sopts = {};
         uint64_t requeued = 0;
         int64_t admin_id = 0;
-        sigset_t mask;
         int r, ret = 1;
 
         n = calloc(1, sizeof(*n));
@@ -570,21 +588,9 @@ int node_run(struct node_options *opts)
                 goto finish;
         }
 
-        /* Every thread inherits this mask: signals arrive through the signalfd only. */
-        (void) sigemptyset(&mask);
-        (void) sigaddset(&mask, SIGTERM);
-        (void) sigaddset(&mask, SIGINT);
-        (void) sigaddset(&mask, SIGHUP);
-        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0) {
-                log_error_errno(-errno, "sigprocmask() failed: %m");
+        sfd = node_signalfd();
+        if (sfd < 0)
                 goto finish;
-        }
-        (void) signal(SIGPIPE, SIG_IGN);
-        sfd = signalfd(-1, &mask, SFD_CLOEXEC);
-        if (sfd < 0) {
-                log_error_errno(-errno, "signalfd() failed: %m");
-                goto finish;
-        }
 
         if (opts->role == NODE_ROLE_MASTER) {
                 const struct sched_options so = {

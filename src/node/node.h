@@ -185,6 +185,9 @@ void node_store_put(struct node *n, struct store *s);
  */
 struct net_keypair;
 int node_key_load(const char *state_dir, const char *key_file, struct net_keypair *ret);
+/* Blocks SIGTERM, SIGINT and SIGHUP in the calling thread (every thread started after inherits
+ * it), ignores SIGPIPE, and returns a signalfd for the three; logged errors otherwise. */
+int node_signalfd(void);
 
 /* Unix ns → RFC 3339 UTC with milliseconds (a JSON string), or JSON null for 0. */
 json_t *node_time_json(int64_t ns);
@@ -308,6 +311,11 @@ struct node_exec {
 };
 
 void node_exec_done(struct node_exec *ex);
+
+/* Publishes event (its data stolen; NULL: nothing) of the job to the hub. */
+void node_publish_json(struct node *n, const char *id, const char *event, json_t *data);
+/* Adds {"text": ...} (UTF-8) or {"base64": ...} (other bytes) for data[0..len) to obj. */
+int node_set_content(json_t *obj, const char *data, size_t len);
 
 int node_runners_start(struct node *n);
 /* Waits for the runners to finish their jobs (or kills them if kill) and joins them. */

@@ -51,7 +51,7 @@ struct node_runner {
         bool requeue;   /* the node is stopping: put the job back in the queue */
 };
 
-static void publish_json(struct node *n, const char *id, const char *event, json_t *data)
+void node_publish_json(struct node *n, const char *id, const char *event, json_t *data)
 {
         _cleanup_free_ char *text = NULL;
 
@@ -63,8 +63,7 @@ static void publish_json(struct node *n, const char *id, const char *event, json
                 (void) hub_publish(n->hub, id, event, text, strlen(text));
 }
 
-/* {"text": ...} or {"base64": ...} added to obj for data[0..len). */
-static int set_content(json_t *obj, const char *data, size_t len)
+int node_set_content(json_t *obj, const char *data, size_t len)
 {
         _cleanup_free_ char *b64 = NULL;
 
@@ -98,7 +97,7 @@ static json_t *blob_json(struct node *n, const char *job_id, const char *data, s
                 if (json_object_set_new(o, "url",
                                         json_sprintf("/api/v1/jobs/%s/blobs/%s", job_id, id)) < 0)
                         goto fail;
-        } else if (set_content(o, data, len) < 0)
+        } else if (node_set_content(o, data, len) < 0)
                 goto fail;
         return o;
 fail:
@@ -167,11 +166,11 @@ static int pump(struct step_io *io, int fd, bool is_err)
                 }
                 ev = json_pack("{s:s, s:s}", "step", io->step, "stream",
                                is_err ? "stderr" : "stdout");
-                if (ev && set_content(ev, buf, (size_t) k) < 0) {
+                if (ev && node_set_content(ev, buf, (size_t) k) < 0) {
                         json_decref(ev);
                         ev = NULL;
                 }
-                publish_json(io->node, io->job_id, "output", ev);
+                node_publish_json(io->node, io->job_id, "output", ev);
         }
 }
 
@@ -728,8 +727,8 @@ static void runner_handle(struct node_runner *ru, struct store *st, struct store
         atomic_fetch_add(&n->busy, 1);
 
         log_info("event=job_start job=%s attempt=%d slot=%u", job->id, job->attempts, ru->slot);
-        publish_json(n, job->id, "state",
-                     json_pack("{s:s, s:i}", "state", "running", "attempt", job->attempts));
+        node_publish_json(n, job->id, "state",
+                          json_pack("{s:s, s:i}", "state", "running", "attempt", job->attempts));
 
         {
                 _cleanup_(node_exec_done) struct node_exec ex = {};

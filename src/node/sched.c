@@ -204,6 +204,25 @@ static void key_of_id(int64_t id, char buf[static 24])
         (void) snprintf(buf, 24, "%" PRId64, id);
 }
 
+static struct sched_worker *worker_find(struct sched *s, int64_t id)
+{
+        char k[24];
+
+        key_of_id(id, k);
+        return zhashx_lookup(s->workers, k);
+}
+
+/* A lease ends: its worker has a slot more, its job a lease less; l is freed. */
+static void lease_release(struct sched *s, struct sched_lease *l)
+{
+        struct sched_worker *w = worker_find(s, l->worker_id);
+
+        if (w && w->running > 0)
+                w->running--;
+        l->job->leased--;
+        zhashx_delete(s->leases, l->lease);
+}
+
 /* ---- jobs and the queue ---- */
 
 static void job_free(void *p)
@@ -389,25 +408,17 @@ static void job_forget(struct sched *s, struct sched_job *j, bool cancel_leases)
                 keys = zhashx_keys(s->leases);
                 for (const char *k = keys ? zlistx_first(keys) : NULL; k; k = zlistx_next(keys)) {
                         struct sched_worker *w;
-                        char wk[24];
 
                         l = zhashx_lookup(s->leases, k);
                         if (!l || l->job != j)
                                 continue;
-                        key_of_id(l->worker_id, wk);
-                        w = zhashx_lookup(s->workers, wk);
-                        if (w) {
-                                if (w->running > 0)
-                                        w->running--;
-                                if (cancel_leases && w->routing)
-                                        (void) net_send(s->router, w->routing, NET_CANCEL,
-                                                        json_pack("{s:s}", "lease", l->lease), NULL,
-                                                        0);
-                        }
-                        zhashx_delete(s->leases, k);
+                        w = worker_find(s, l->worker_id);
+                        if (cancel_leases && w && w->routing)
+                                (void) net_send(s->router, w->routing, NET_CANCEL,
+                                                json_pack("{s:s}", "lease", l->lease), NULL, 0);
+                        lease_release(s, l);
                 }
                 zlistx_destroy(&keys);
-                j->leased = 0;
         }
         zhashx_delete(s->jobs, j->id);
 }
@@ -545,15 +556,8 @@ static json_t *assign_body(const struct sched_lease *l)
 
 static void publish_running(struct sched *s, const struct sched_job *j, int attempt)
 {
-        _cleanup_free_ char *text = NULL;
-        json_t *o = json_pack("{s:s, s:i}", "state", "running", "attempt", attempt);
-
-        if (!o)
-                return;
-        text = json_dumps(o, JSON_COMPACT);
-        json_decref(o);
-        if (text)
-                (void) hub_publish(s->n->hub, j->id, "state", text, strlen(text));
+        node_publish_json(s->n, j->id, "state",
+                          json_pack("{s:s, s:i}", "state", "running", "attempt", attempt));
 }
 
 static void job_end(struct sched *s, struct sched_job *j, enum store_job_state state,
@@ -732,11 +736,8 @@ static int result_vote(json_t *result, char ret[static STORE_SHA256_SIZE])
 
 static const char *worker_name(struct sched *s, int64_t id, char buf[static STORE_NAME_MAX + 1])
 {
-        struct sched_worker *w;
-        char k[24];
+        struct sched_worker *w = worker_find(s, id);
 
-        key_of_id(id, k);
-        w = zhashx_lookup(s->workers, k);
         if (w)
                 return w->name;
         (void) snprintf(buf, STORE_NAME_MAX + 1, "#%" PRId64, id);
@@ -832,17 +833,10 @@ static void lease_lost(struct sched *s, struct sched_lease *l, const char *why)
 {
         struct sched_job *j = l->job;
         char lease[STORE_LEASE_ID_SIZE];
-        char k[24];
-        struct sched_worker *w;
         int idx = l->idx, r;
 
         memcpy(lease, l->lease, sizeof(lease));
-        key_of_id(l->worker_id, k);
-        w = zhashx_lookup(s->workers, k);
-        if (w && w->running > 0)
-                w->running--;
-        j->leased--;
-        zhashx_delete(s->leases, lease);
+        lease_release(s, l);
         log_warning("event=lease_lost job=%s replica=%d lease=%s reason=%s attempt=%d", j->id, idx,
                     lease, why, j->attempts[idx]);
         if (j->attempts[idx] >= (int) s->o.max_attempts) {
@@ -1153,10 +1147,7 @@ static void on_result(struct sched *s, struct sched_worker *w, zframe_t *routing
         /* Acknowledged once stored: until then the worker keeps it. */
         defer(s, routing, NET_RESULT_ACK,
               json_pack("{s:s, s:b}", "lease", l->lease, "accepted", true), NULL);
-        if (w->running > 0)
-                w->running--;
-        j->leased--;
-        zhashx_delete(s->leases, l->lease);
+        lease_release(s, l);
         evaluate(s, j);
 }
 
@@ -1166,9 +1157,6 @@ static void on_output(struct sched *s, struct sched_worker *w, struct net_msg *m
         struct sched_lease *l = lease ? zhashx_lookup(s->leases, lease) : NULL;
         const char *step = json_string_value(json_object_get(m->body, "step"));
         const char *stream = json_string_value(json_object_get(m->body, "stream"));
-        _cleanup_free_ char *text = NULL, *b64 = NULL;
-        const char *data;
-        size_t len;
         json_t *ev;
 
         /* The live output of the first replica; the others' is in their results. */
@@ -1178,19 +1166,13 @@ static void on_output(struct sched *s, struct sched_worker *w, struct net_msg *m
                 return;
         if (strcmp(stream, "stdout") != 0 && strcmp(stream, "stderr") != 0)
                 return;
-        data = (const char *) zframe_data(m->payloads[0]);
-        len = zframe_size(m->payloads[0]);
         ev = json_pack("{s:s, s:s}", "step", step, "stream", stream);
-        if (!ev)
-                return;
-        if (utf8_valid(data, len))
-                (void) json_object_set_new(ev, "text", json_stringn(data, len));
-        else if ((b64 = base64_encode(data, len)))
-                (void) json_object_set_new(ev, "base64", json_string(b64));
-        text = json_dumps(ev, JSON_COMPACT);
-        json_decref(ev);
-        if (text)
-                (void) hub_publish(s->n->hub, l->job->id, "output", text, strlen(text));
+        if (ev && node_set_content(ev, (const char *) zframe_data(m->payloads[0]),
+                                   zframe_size(m->payloads[0])) < 0) {
+                json_decref(ev);
+                ev = NULL;
+        }
+        node_publish_json(s->n, l->job->id, "output", ev);
 }
 
 static void on_fetch(struct sched *s, struct sched_worker *w, zframe_t *routing, json_t *b)
@@ -1435,14 +1417,12 @@ void sched_worker_removed(struct sched *s, int64_t worker_id)
 int sched_worker_status(struct sched *s, int64_t worker_id, struct sched_worker_status *ret)
 {
         struct sched_worker *w;
-        char k[24];
 
         *ret = (struct sched_worker_status){};
         if (!s)
                 return -ENOENT;
-        key_of_id(worker_id, k);
         (void) pthread_mutex_lock(&s->lock);
-        w = zhashx_lookup(s->workers, k);
+        w = worker_find(s, worker_id);
         if (w && w->routing)
                 *ret = (struct sched_worker_status){
                         .connected = true,

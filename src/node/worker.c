@@ -750,7 +750,6 @@ int worker_run(struct node *n)
 {
         struct worker_agent *a;
         _cleanup_close_ int sfd = -EBADF;
-        sigset_t mask;
         int r, ret = 1;
 
         a = calloc(1, sizeof(*a));
@@ -768,20 +767,9 @@ int worker_run(struct node *n)
                 goto finish;
         }
 
-        (void) sigemptyset(&mask);
-        (void) sigaddset(&mask, SIGTERM);
-        (void) sigaddset(&mask, SIGINT);
-        (void) sigaddset(&mask, SIGHUP);
-        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0) {
-                log_error_errno(-errno, "sigprocmask() failed: %m");
+        sfd = node_signalfd();
+        if (sfd < 0)
                 goto finish;
-        }
-        (void) signal(SIGPIPE, SIG_IGN);
-        sfd = signalfd(-1, &mask, SFD_CLOEXEC);
-        if (sfd < 0) {
-                log_error_errno(-errno, "signalfd() failed: %m");
-                goto finish;
-        }
         /* czmq must not install its own signal handlers: the signalfd has the signals. */
         zsys_handler_set(NULL);
 

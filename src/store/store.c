@@ -2996,15 +2996,7 @@ struct store_worker *store_worker_array_free(struct store_worker *w, size_t n)
 
 bool store_curve_key_valid(const char *key)
 {
-        static const char z85[] = "0123456789abcdefghijklmnopqrstuvwxyz"
-                                  "ABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
-
-        if (!key)
-                return false;
-        for (size_t i = 0; i < STORE_CURVE_KEY_LEN; i++)
-                if (key[i] == '\0' || !strchr(z85, key[i]))
-                        return false;
-        return key[STORE_CURVE_KEY_LEN] == '\0';
+        return key && z85_key_valid(key, strnlen(key, STORE_CURVE_KEY_LEN + 1));
 }
 
 /* A confinement and the ids that go with it (the schema's CHECK, said first as -EINVAL). */
