@@ -6,6 +6,7 @@ import hashlib
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import stat
@@ -105,6 +106,40 @@ def test_logout_revokes_the_token():
 
 
 @test
+def test_keygen():
+    import subprocess
+    import stat
+    import tempfile
+    from harness import WARREN
+    d = tempfile.mkdtemp(prefix="warren-keygen-")
+    try:
+        path = os.path.join(d, "k")
+        p = subprocess.run([WARREN, "keygen", path], capture_output=True, text=True, timeout=30)
+        check_eq(p.returncode, 0, f"keygen: {p.stderr!r}")
+        with open(path) as f:
+            public = f.read()
+        check_eq(public, p.stdout, "the public file holds the printed key")
+        check_eq(len(public.strip()), 40, "a Z85 key")
+        check_eq(stat.S_IMODE(os.stat(path + ".secret").st_mode), 0o600, "the secret is 0600")
+        with open(path + ".secret") as f:
+            secret = f.read()
+        check(secret.startswith("public " + public.strip() + "\nsecret "), "the pair")
+        # never overwritten; bad usage
+        for args, code, needle in (([path], 1, "never overwritten"),
+                                   ([], 2, "Usage"),
+                                   ([path, "extra"], 2, "Usage"),
+                                   ([os.path.join(d, "missing", "k")], 1, "Failed")):
+            p = subprocess.run([WARREN, "keygen"] + args, capture_output=True, text=True,
+                               timeout=30)
+            check_eq(p.returncode, code, f"keygen {args}: exit code")
+            check(needle in p.stderr, f"keygen {args}: {p.stderr!r}")
+        with open(path + ".secret") as f:
+            check_eq(f.read(), secret, "the secret is unchanged")
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@test
 def test_node_options_and_config_file():
     import subprocess
     import tempfile
@@ -115,7 +150,20 @@ def test_node_options_and_config_file():
                              (["--listen", "localhost:80"], "--listen"),
                              (["--bogus"], "unknown option"),
                              (["--max-body", "1T"], "--max-body"),
-                             (["extra"], "unexpected argument")):
+                             (["extra"], "unexpected argument"),
+                             (["--role", "boss"], "--role"),
+                             (["--role", "worker"], "--master"),
+                             (["--role", "worker", "--master", "10.0.0.1:7781",
+                               "--master-key", "x" * 40], "--master"),
+                             (["--role", "worker", "--master", "tcp://127.0.0.1:7781",
+                               "--master-key", "not-a-key"], "--master-key"),
+                             (["--master", "tcp://127.0.0.1:7781"], "--role worker"),
+                             (["--worker-listen", "tcp://0.0.0.0:7781"], "--role master"),
+                             (["--role", "master", "--heartbeat-ms", "1000",
+                               "--lease-ms", "1500"], "--lease-ms"),
+                             (["--max-attempts", "0"], "--max-attempts"),
+                             (["--role", "worker", "--master", "tcp://127.0.0.1:7781",
+                               "--master-key", "x" * 40, "--name", "-bad"], "--name")):
             p = subprocess.run([WARREN, "node", "--state", d] + args, capture_output=True,
                                text=True, timeout=30)
             check_eq(p.returncode, 2, f"{args}: exit code")

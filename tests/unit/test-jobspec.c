@@ -852,6 +852,36 @@ static void test_inputs(void **state)
         assert_int_equal(spec.n_inputs, JOBSPEC_MAX_INPUTS);
 }
 
+static void test_replicas(void **state)
+{
+        _cleanup_(jobspec_done) struct jobspec a = {};
+        _cleanup_(jobspec_done) struct jobspec b = {};
+        _cleanup_(jobspec_done) struct jobspec c = {};
+
+        /* default: one replica, a quorum of one */
+        decode_ok("{\"app\":\"sh\",\"source\":\"x\"}", &a);
+        assert_int_equal(a.replicas, 1);
+        assert_int_equal(a.quorum, 1);
+        /* the default quorum is the smallest majority */
+        decode_ok("{\"app\":\"sh\",\"source\":\"x\",\"replicas\":4}", &b);
+        assert_int_equal(b.replicas, 4);
+        assert_int_equal(b.quorum, 3);
+        decode_ok("{\"app\":\"sh\",\"source\":\"x\",\"replicas\":16,\"quorum\":16}", &c);
+        assert_int_equal(c.replicas, 16);
+        assert_int_equal(c.quorum, 16);
+
+        fails("{\"app\":\"sh\",\"source\":\"x\",\"replicas\":0}", "out_of_range", 400);
+        fails("{\"app\":\"sh\",\"source\":\"x\",\"replicas\":17}", "out_of_range", 400);
+        fails("{\"app\":\"sh\",\"source\":\"x\",\"replicas\":\"3\"}", "wrong_type", 400);
+        fails("{\"app\":\"sh\",\"source\":\"x\",\"replicas\":1.5}", "wrong_type", 400);
+        /* not a majority: two disjoint sets of workers could both win */
+        fails_msg("{\"app\":\"sh\",\"source\":\"x\",\"replicas\":4,\"quorum\":2}", "out_of_range",
+                  400, "'quorum' must be a majority of the 4 replicas: 3..4, not 2");
+        fails("{\"app\":\"sh\",\"source\":\"x\",\"replicas\":3,\"quorum\":4}", "out_of_range", 400);
+        fails("{\"app\":\"sh\",\"source\":\"x\",\"quorum\":2}", "out_of_range", 400);
+        fails("{\"app\":\"sh\",\"source\":\"x\",\"quorum\":0}", "out_of_range", 400);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -873,6 +903,7 @@ int main(void)
                 cmocka_unit_test(test_limit_above_max),
                 cmocka_unit_test(test_messages_are_safe),
                 cmocka_unit_test(test_inputs),
+                cmocka_unit_test(test_replicas),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
